@@ -1,0 +1,182 @@
+// Bulwark configuration: the typed, validated form of the YAML file.
+//
+// loadConfig() parses and validates the whole file before anything uses it. Errors come back as
+// `FILE:LINE:COL: message` (1-based line and column, as editors show them); unknown keys are errors, so a
+// typo never silently disables a setting. A Config is immutable once loaded: the server builds its runtime
+// snapshot from it and swaps snapshots atomically on reload.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bulwark {
+
+using Millis = std::chrono::milliseconds;
+
+// A socket address written as `IPv4:PORT`, `[IPv6]:PORT` or `HOST:PORT` (origins only; resolved at load).
+struct SocketAddress {
+  std::string text;  // as written, for logs ("127.0.0.1:8080")
+  std::string host;  // "127.0.0.1", "::1", "example.com"
+  uint16_t port = 0;
+};
+
+struct TlsCertificate {
+  std::string certFile;                  // PEM chain
+  std::string keyFile;                   // PEM private key
+  std::vector<std::string> serverNames;  // SNI names this certificate serves (exact or "*.example.com");
+                                         // empty: taken from the certificate's SAN/CN
+};
+
+struct ListenerTls {
+  std::vector<TlsCertificate> certificates;  // first one is the default when SNI matches none
+  std::string minVersion = "1.2";            // "1.2" or "1.3"
+  std::vector<std::string> alpn = {"http/1.1"};
+};
+
+struct Listener {
+  SocketAddress address;
+  std::optional<ListenerTls> tls;
+  int line = 0;  // where it was declared, for messages
+};
+
+struct Timeouts {
+  Millis connect{5000};      // TCP (+TLS) connect to an origin
+  Millis firstByte{30000};   // request fully sent -> first response byte
+  Millis idle{60000};        // no progress in either direction while a request is in flight
+};
+
+struct HeaderEdits {
+  std::vector<std::pair<std::string, std::string>> add;  // appended (replacing same-name headers)
+  std::vector<std::string> remove;                        // names, case-insensitive
+};
+
+struct DirectResponse {
+  int status = 200;
+  std::string body;
+  std::string contentType = "text/plain";
+};
+
+struct RouteMatch {
+  std::vector<std::string> hosts;  // exact "api.example.com" or wildcard "*.example.com"; empty = any
+  std::string prefix = "/";        // path prefix
+};
+
+struct Route {
+  std::string name;  // defaults to "route<N>" (0-based index)
+  RouteMatch match;
+  std::string pool;                      // exclusive with `respond`
+  std::optional<DirectResponse> respond;
+  std::optional<Timeouts> timeouts;      // overrides the pool's; unset fields keep the pool's value
+  std::optional<uint64_t> maxBodyBytes;  // request body limit (413 over it); unset = limits.max_body_bytes
+  HeaderEdits requestHeaders;
+  HeaderEdits responseHeaders;
+  int line = 0;
+};
+
+enum class LbPolicy { kRoundRobin, kLeastRequest, kConsistentHash };
+
+struct Origin {
+  SocketAddress address;
+  uint32_t weight = 1;    // 1..1000
+  uint32_t priority = 0;  // 0 is the highest priority group; traffic goes to the lowest number with health
+  int line = 0;
+};
+
+struct HealthCheck {
+  std::string path = "/";
+  std::string host;  // Host header; default: the origin address
+  int expectStatus = 200;
+  Millis interval{2000};
+  Millis timeout{1000};
+  uint32_t rise = 2;  // consecutive successes to mark healthy
+  uint32_t fall = 3;  // consecutive failures to mark unhealthy
+};
+
+struct OutlierDetection {
+  uint32_t consecutiveFailures = 5;  // 5xx responses or connect failures in a row; 0 disables
+  Millis baseEjection{10000};        // first ejection; doubles on each repeat
+  Millis maxEjection{300000};
+};
+
+struct OriginTls {
+  std::string caFile;  // verify origins against this CA bundle (PEM); empty = system default
+  std::string sni;     // server name to send and verify; empty = origin host
+  bool verify = true;
+};
+
+struct Pool {
+  std::string name;
+  LbPolicy lb = LbPolicy::kRoundRobin;
+  std::string hashHeader;  // consistent_hash: header name to hash; empty = client IP
+  std::vector<Origin> origins;
+  std::optional<OriginTls> tls;  // set: origins speak HTTPS
+  std::optional<HealthCheck> healthCheck;
+  OutlierDetection outlier;
+  uint32_t retries = 1;  // extra attempts for idempotent requests after connect failure / early reset
+  uint32_t maxIdlePerOrigin = 64;  // keep-alive connections kept per worker per origin
+  Timeouts timeouts;
+  int line = 0;
+};
+
+struct Limits {
+  uint64_t maxRequestLine = 8192;
+  uint64_t maxHeaderBytes = 32768;
+  uint64_t maxHeaders = 100;
+  uint64_t maxBodyBytes = 0;  // 0 = unlimited (streamed)
+};
+
+struct ClientTimeouts {
+  Millis header{10000};     // time to receive a complete request head
+  Millis keepAlive{60000};  // idle time between requests on a kept-alive connection
+  Millis drain{10000};      // SIGTERM: time allowed for in-flight requests
+};
+
+struct Admin {
+  SocketAddress address;  // loopback by default
+  bool enabled = false;
+};
+
+struct AccessLog {
+  std::string path = "stdout";  // "stdout", "off", or a file path (appended)
+};
+
+struct Config {
+  std::string file;  // path it was loaded from
+  unsigned workers = 0;  // 0 = one per core
+  std::vector<Listener> listeners;
+  std::vector<Route> routes;
+  std::map<std::string, Pool> pools;
+  Limits limits;
+  ClientTimeouts clientTimeouts;
+  Admin admin;
+  AccessLog accessLog;
+};
+
+struct ConfigError {
+  std::string message;  // "FILE:LINE:COL: message"
+};
+
+// Either a config or the list of every error found (at least one).
+struct ConfigResult {
+  std::optional<Config> config;
+  std::vector<ConfigError> errors;
+  bool ok() const { return config.has_value(); }
+};
+
+ConfigResult loadConfig(const std::string& path);
+// For tests and the embedded demo: `name` is used as FILE in messages.
+ConfigResult parseConfig(const std::string& yamlText, const std::string& name);
+
+// "10s", "250ms", "2m", "1h" -> milliseconds; false on syntax error.
+bool parseDuration(std::string_view text, Millis& out);
+// "1024", "64k", "10m", "1g" (KiB multiples; also KB/MB/GB/KiB/MiB/GiB) -> bytes; false on syntax error.
+bool parseSize(std::string_view text, uint64_t& out);
+// "127.0.0.1:80", "[::1]:443", "host:8080" -> SocketAddress; false on syntax error.
+bool parseSocketAddress(std::string_view text, SocketAddress& out);
+
+}  // namespace bulwark
