@@ -54,7 +54,10 @@ class PoolBalancer {
 
   // Passive outlier detection: report each outcome. `ok` = a response with status < 500;
   // failure = 5xx response, connect failure or reset. After `consecutiveFailures` failures in a row the
-  // origin is ejected for baseEjection * 2^(ejections-1) (capped at maxEjection).
+  // origin is ejected for baseEjection * 2^(ejections-1) (capped at maxEjection). Outcomes reported while the
+  // origin is ejected are ignored (they belong to requests sent before the ejection). `ejections` resets to
+  // 0 on the first success reported at least one ejection-length (the last one's) after that ejection ended,
+  // so an origin that has stayed in service that long starts again from baseEjection.
   void report(int origin, bool ok, Clock::time_point now) noexcept;
 
   bool ejected(int origin, Clock::time_point now) const noexcept;
@@ -67,11 +70,30 @@ class PoolBalancer {
     int64_t currentWeight = 0;  // smooth weighted round robin
     uint32_t outstanding = 0;
     uint32_t consecutiveFailures = 0;
-    uint32_t ejections = 0;
-    Clock::time_point ejectedUntil{};
+    uint32_t ejections = 0;            // ejections so far (drives the backoff); see report() for decay
+    Clock::time_point ejectedUntil{};  // ejected while now < ejectedUntil
   };
+  // A priority group: origins order_[begin, end), all with the same `priority`.
+  struct Group {
+    uint32_t priority = 0;
+    uint32_t begin = 0;
+    uint32_t end = 0;
+  };
+
+  bool eligible(int origin, Clock::time_point now, int exclude) const noexcept;
+  const Group* chooseGroup(Clock::time_point now, int exclude) const noexcept;
+  int pickRoundRobin(const Group& group, Clock::time_point now, int exclude) noexcept;
+  int pickLeastRequest(const Group& group, Clock::time_point now, int exclude) noexcept;
+  int pickConsistentHash(const Group& group, std::string_view hashKey, Clock::time_point now,
+                         int exclude) const noexcept;
+  Millis ejectionDuration(uint32_t ejections) const noexcept;
+  uint64_t nextRandom() noexcept;
+
   std::shared_ptr<const PoolShared> shared_;
   std::vector<OriginState> state_;
+  std::vector<uint32_t> weights_;               // per origin, at least 1
+  std::vector<int> order_;                      // origin indices sorted by (priority, index)
+  std::vector<Group> groups_;                   // by ascending priority number
   std::vector<std::pair<uint64_t, int>> ring_;  // consistent hash ring: (point, origin), sorted
   uint64_t rng_;                                // xorshift state for power-of-two choices
 };
