@@ -1,1 +1,193 @@
-// placeholder: being written
+#include "app/server.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+
+#include "core/log.h"
+
+namespace bulwark {
+
+class Server::SignalHandler final : public IoHandler {
+ public:
+  SignalHandler(Server& server, int fd) : server_(server), fd_(fd) {}
+  ~SignalHandler() override { ::close(fd_); }
+  void onIoEvents(uint32_t) override {
+    signalfd_siginfo si{};
+    while (::read(fd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+      server_.onSignal(static_cast<int>(si.ssi_signo));
+    }
+  }
+
+ private:
+  Server& server_;
+  int fd_;
+};
+
+Server::Server(std::string configPath) : configPath_(std::move(configPath)) {}
+
+Server::~Server() = default;
+
+int Server::run() {
+  ConfigResult loaded = loadConfig(configPath_);
+  if (!loaded.ok()) {
+    for (const ConfigError& e : loaded.errors) logError(e.message);
+    return 2;
+  }
+  Config cfg = std::move(*loaded.config);
+  unsigned workers = cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+  metrics_ = std::make_unique<MetricsRegistry>(workers + 1);
+  reloadsOk_ = metrics_->counter("bulwark_config_reloads_total", "Config reloads by result.", "result=\"ok\"");
+  reloadsFailed_ =
+      metrics_->counter("bulwark_config_reloads_total", "Config reloads by result.", "result=\"error\"");
+  generationGauge_ = metrics_->gauge("bulwark_config_generation", "Generation of the config in use.");
+
+  std::string error;
+  auto rt = http::buildRuntime(std::move(cfg), *metrics_, nullptr, ++generation_, error);
+  if (!rt) {
+    logError(error);
+    return 2;
+  }
+  current_ = rt;
+  generationGauge_->set(static_cast<int64_t>(generation_));
+
+  // Signals are taken through signalfd on this thread: block them before any worker thread exists so
+  // every thread inherits the mask. SIGPIPE is ignored (TLS writes use write(2), not send(MSG_NOSIGNAL)).
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGHUP);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  ::pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  int sfd = ::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  signals_ = std::make_unique<SignalHandler>(*this, sfd);
+  loop_.add(sfd, EPOLLIN, signals_.get());
+
+  for (unsigned i = 0; i < workers; ++i) {
+    workers_.push_back(std::make_unique<http::Worker>(i, i));
+    if (!workers_.back()->start(current_, error)) {
+      logError(error);
+      for (auto& w : workers_) w->drain(std::chrono::milliseconds(0));
+      workers_.clear();
+      return 1;
+    }
+  }
+
+  health_ = std::make_unique<http::HealthChecker>(loop_);
+  health_->setRuntime(current_);
+
+  admin::AdminHooks hooks;
+  hooks.current = [this] { return current_; };
+  hooks.reload = [this](std::string& err) { return reload(err); };
+  hooks.draining = [this] { return draining_; };
+  hooks.workers = workers;
+  admin_ = std::make_unique<admin::AdminServer>(loop_, *metrics_, std::move(hooks));
+  if (current_->config.admin.enabled) {
+    http::ResolvedAddress a;
+    if (!http::resolveAddress(current_->config.admin.address, a, error) || !admin_->listen(a, error)) {
+      logError("admin " + current_->config.admin.address.text + ": " + error);
+      for (auto& w : workers_) w->drain(std::chrono::milliseconds(0));
+      workers_.clear();
+      return 1;
+    }
+    adminAddress_ = current_->config.admin.address.text;
+  }
+
+  std::string where;
+  for (const Listener& l : current_->config.listeners) {
+    where += (where.empty() ? "" : ", ") + std::string(l.tls ? "https://" : "http://") + l.address.text;
+  }
+  logInfo("bulwark " BULWARK_VERSION " serving on " + where + " with " + std::to_string(workers) + " worker(s)" +
+          (adminAddress_.empty() ? std::string() : "; admin on http://" + adminAddress_));
+
+  loop_.run();
+
+  // Drain: workers stop accepting, finish in-flight requests (up to the drain time), then exit.
+  const auto drain = current_->config.clientTimeouts.drain;
+  logInfo("draining (up to " + std::to_string(drain.count()) + " ms)");
+  for (auto& w : workers_) w->drain(drain);
+  for (auto& w : workers_) w->join();
+  workers_.clear();
+  health_.reset();
+  admin_.reset();
+  logInfo("stopped");
+  return 0;
+}
+
+void Server::onSignal(int sig) {
+  if (sig == SIGHUP) {
+    std::string error;
+    reload(error);
+    return;
+  }
+  if (draining_) return;
+  draining_ = true;
+  logInfo(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
+  loop_.stop();
+}
+
+bool Server::reload(std::string& error) {
+  ConfigResult loaded = loadConfig(configPath_);
+  if (!loaded.ok()) {
+    error.clear();
+    for (const ConfigError& e : loaded.errors) {
+      logError("reload rejected: " + e.message);
+      error += e.message + "\n";
+    }
+    reloadsFailed_->add(metrics_->controlShard());
+    logError("reload failed; still serving config generation " + std::to_string(generation_));
+    return false;
+  }
+  if (loaded.config->workers != 0 && loaded.config->workers != workers_.size()) {
+    logWarn("reload: a change of `workers` takes effect on restart only");
+  }
+  auto rt = http::buildRuntime(std::move(*loaded.config), *metrics_, current_.get(), generation_ + 1, error);
+  if (!rt) {
+    logError("reload rejected: " + error);
+    reloadsFailed_->add(metrics_->controlShard());
+    return false;
+  }
+  // New listener addresses must be bindable before any worker is told about them.
+  for (const http::ListenerRuntime& l : rt->listeners) {
+    bool existing = false;
+    for (const http::ListenerRuntime& o : current_->listeners) existing |= o.config->address.text == l.config->address.text;
+    if (existing) continue;
+    int fd = http::openListenSocket(l.address, error);
+    if (fd < 0) {
+      error = "listener " + l.config->address.text + ": " + error;
+      logError("reload rejected: " + error);
+      reloadsFailed_->add(metrics_->controlShard());
+      return false;
+    }
+    ::close(fd);
+  }
+  ++generation_;
+  current_ = rt;
+  for (auto& w : workers_) w->publish(rt);
+  health_->setRuntime(rt);
+  const std::string newAdmin = rt->config.admin.enabled ? rt->config.admin.address.text : "";
+  if (newAdmin != adminAddress_) {
+    admin_->close();
+    adminAddress_.clear();
+    if (!newAdmin.empty()) {
+      http::ResolvedAddress a;
+      std::string err;
+      if (http::resolveAddress(rt->config.admin.address, a, err) && admin_->listen(a, err)) {
+        adminAddress_ = newAdmin;
+      } else {
+        logError("admin " + newAdmin + ": " + err);
+      }
+    }
+  }
+  generationGauge_->set(static_cast<int64_t>(generation_));
+  reloadsOk_->add(metrics_->controlShard());
+  logInfo("reloaded " + configPath_ + " (generation " + std::to_string(generation_) + ")");
+  return true;
+}
+
+}  // namespace bulwark

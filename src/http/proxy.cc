@@ -1,1 +1,1215 @@
-// placeholder: being written
+#include "http/proxy.h"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+
+namespace bulwark::http {
+
+namespace {
+
+constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr std::size_t kHighWatermark = 64 * 1024;  // stop reading the other side above this
+constexpr std::chrono::milliseconds kLingerTime{2000};
+constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+constexpr std::string_view kServerToken = "1.1 bulwark";
+
+using h1::iequals;
+
+// Hop-by-hop headers (RFC 9110 7.6.1) and headers the proxy sets itself: never copied through.
+bool isRequestHeaderWeSet(std::string_view name) noexcept {
+  static constexpr std::string_view kNames[] = {
+      "connection",       "keep-alive",     "proxy-connection", "te",
+      "trailer",          "transfer-encoding", "upgrade",       "content-length",
+      "expect",           "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+      "x-request-id",     "proxy-authorization"};
+  for (std::string_view n : kNames) {
+    if (iequals(name, n)) return true;
+  }
+  return false;
+}
+
+bool isResponseHopByHop(std::string_view name) noexcept {
+  static constexpr std::string_view kNames[] = {"connection", "keep-alive",        "proxy-connection", "te",
+                                                "trailer",    "transfer-encoding", "upgrade",          "x-request-id"};
+  for (std::string_view n : kNames) {
+    if (iequals(name, n)) return true;
+  }
+  return false;
+}
+
+// Connection-header tokens name further hop-by-hop headers (RFC 9110 7.6.1).
+struct ConnectionTokens {
+  std::string_view items[16];
+  std::size_t count = 0;
+  void collect(const std::vector<h1::Header>& headers) {
+    for (const h1::Header& h : headers) {
+      if (!iequals(h.name, "connection")) continue;
+      std::string_view v = h.value;
+      while (!v.empty() && count < 16) {
+        std::size_t comma = v.find(',');
+        std::string_view t = v.substr(0, comma);
+        while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+        while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+        if (!t.empty()) items[count++] = t;
+        if (comma == std::string_view::npos) break;
+        v.remove_prefix(comma + 1);
+      }
+    }
+  }
+  bool contains(std::string_view name) const noexcept {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (iequals(items[i], name)) return true;
+    }
+    return false;
+  }
+};
+
+bool inList(const std::vector<std::string>& names, std::string_view name) noexcept {
+  for (const std::string& n : names) {
+    if (iequals(n, name)) return true;
+  }
+  return false;
+}
+
+bool addedByEdits(const HeaderEdits& e, std::string_view name) noexcept {
+  for (const auto& [n, v] : e.add) {
+    if (iequals(n, name)) return true;
+  }
+  return false;
+}
+
+void appendHeader(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ": ";
+  out += value;
+  out += "\r\n";
+}
+
+void appendDecimal(std::string& out, uint64_t v) {
+  char buf[24];
+  int n = std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
+  out.append(buf, static_cast<std::size_t>(n));
+}
+
+void appendChunk(Buffer& out, std::string_view data) {
+  if (data.empty()) return;
+  char head[24];
+  std::size_t n = h1::writeChunkHeader(data.size(), head);
+  out.append(head, n);
+  out.append(data);
+  out.append("\r\n", 2);
+}
+
+std::string_view reasonPhrase(int status) noexcept {
+  switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
+  }
+}
+
+bool validRequestId(std::string_view v) noexcept {
+  if (v.empty() || v.size() > 64) return false;
+  for (char c : v) {
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' ||
+              c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool isIdempotent(std::string_view m) noexcept {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE";
+}
+
+RejectReason reasonForParseError(h1::ParseError e) noexcept {
+  switch (e) {
+    case h1::ParseError::kRequestLineTooLong: return RejectReason::kUriTooLong;
+    case h1::ParseError::kHeadersTooLarge:
+    case h1::ParseError::kTooManyHeaders: return RejectReason::kHeadersTooLarge;
+    default: return RejectReason::kParseError;
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+// Stream
+
+Stream::Io Stream::readSome(Buffer& buf, std::size_t max, std::size_t& got) {
+  got = 0;
+  if (!readable) return Io::kAgain;
+  char* p = buf.reserve(max);
+  if (ssl != nullptr) {
+    std::size_t n = 0;
+    switch (tlsRead(ssl, p, max, n)) {
+      case TlsIo::kOk:
+        buf.commit(n);
+        got = n;
+        return Io::kOk;
+      case TlsIo::kWantRead: readable = false; return Io::kAgain;
+      case TlsIo::kWantWrite: return Io::kAgain;  // retried on the next event of either kind
+      case TlsIo::kClosed: return Io::kEof;
+      case TlsIo::kError: return Io::kError;
+    }
+    return Io::kError;
+  }
+  for (;;) {
+    ssize_t n = ::read(fd, p, max);
+    if (n > 0) {
+      buf.commit(static_cast<std::size_t>(n));
+      got = static_cast<std::size_t>(n);
+      return Io::kOk;
+    }
+    if (n == 0) return Io::kEof;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      readable = false;
+      return Io::kAgain;
+    }
+    return Io::kError;
+  }
+}
+
+Stream::Io Stream::flush(Buffer& buf, std::size_t& wrote) {
+  wrote = 0;
+  while (!buf.empty()) {
+    if (!writable) return Io::kAgain;
+    if (ssl != nullptr) {
+      std::size_t n = 0;
+      std::size_t len = buf.size() < kReadChunk ? buf.size() : kReadChunk;
+      switch (tlsWrite(ssl, buf.data(), len, n)) {
+        case TlsIo::kOk:
+          buf.consume(n);
+          wrote += n;
+          continue;
+        case TlsIo::kWantWrite: writable = false; return Io::kAgain;
+        case TlsIo::kWantRead: return Io::kAgain;
+        case TlsIo::kClosed:
+        case TlsIo::kError: return Io::kError;
+      }
+      return Io::kError;
+    }
+    ssize_t n = ::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      buf.consume(static_cast<std::size_t>(n));
+      wrote += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      writable = false;
+      return Io::kAgain;
+    }
+    return Io::kError;
+  }
+  return Io::kOk;
+}
+
+Stream::Io Stream::handshake() {
+  switch (tlsHandshake(ssl)) {
+    case TlsIo::kOk: handshakeDone = true; return Io::kOk;
+    case TlsIo::kWantRead: readable = false; return Io::kAgain;
+    case TlsIo::kWantWrite: writable = false; return Io::kAgain;
+    case TlsIo::kClosed: return Io::kEof;
+    case TlsIo::kError: return Io::kError;
+  }
+  return Io::kError;
+}
+
+void Stream::close() {
+  if (ssl != nullptr) {
+    SSL_free(ssl);
+    ssl = nullptr;
+  }
+  if (fd >= 0) {
+    ::close(fd);
+    fd = -1;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// UpstreamConn
+
+UpstreamConn::UpstreamConn(Worker& w, std::string k, int p, int o)
+    : worker(w), key(std::move(k)), pool(p), origin(o), idleTimer([this] {
+        // Idle too long in the keep-alive pool: close it before the origin does.
+        worker.forgetIdle(this);
+      }) {}
+
+UpstreamConn::~UpstreamConn() { stream.close(); }
+
+void UpstreamConn::onIoEvents(uint32_t events) {
+  if (closed) return;
+  if (owner != nullptr) {
+    owner->onUpstreamEvents(events);
+    return;
+  }
+  // Idle in the pool: the origin closed it or sent something unsolicited. Either way it is not reusable.
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) worker.forgetIdle(this);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HttpSession
+
+HttpSession::HttpSession(Worker& worker, int fd, const sockaddr_storage& peer, const ListenerRuntime& listener)
+    : worker_(worker), listener_(&listener), acceptedRt_(worker.current()), timer_([this] { onTimer(); }) {
+  stream_.fd = fd;
+  char ip[INET6_ADDRSTRLEN] = {0};
+  if (peer.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&peer);
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+      ::inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], ip, sizeof ip);
+    } else {
+      ::inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+    }
+    clientPort_ = ntohs(a->sin6_port);
+  } else {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&peer);
+    ::inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+    clientPort_ = ntohs(a->sin_port);
+  }
+  clientIp_ = ip;
+  if (listener.tls) {
+    stream_.ssl = listener.tls->newSession(fd);
+    stream_.handshakeDone = false;
+  }
+}
+
+HttpSession::~HttpSession() { stream_.close(); }
+
+void HttpSession::start() {
+  const Runtime& rt = *acceptedRt_->rt;
+  if (listener_->tls && stream_.ssl == nullptr) {
+    closeNow();
+    return;
+  }
+  if (!worker_.loop().add(stream_.fd, kEvents, this)) {
+    closeNow();
+    return;
+  }
+  setTimer(TimerKind::kHeader, rt.config.clientTimeouts.header);
+  drive();
+}
+
+void HttpSession::onIoEvents(uint32_t events) {
+  if (closed_) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) stream_.readable = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) stream_.writable = true;
+  drive();
+}
+
+void HttpSession::onUpstreamEvents(uint32_t events) {
+  if (closed_ || up_ == nullptr) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_->stream.readable = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) up_->stream.writable = true;
+  drive();
+}
+
+void HttpSession::drive() {
+  // Pump both directions until nothing moves. Each step returns whether it made progress; the bound on
+  // iterations is a safety net, never reached in practice (every step consumes input or output).
+  for (int i = 0; i < 10000 && !closed_; ++i) {
+    bool progress = false;
+    if (!stream_.handshakeDone) {
+      Stream::Io r = stream_.handshake();
+      if (r == Stream::Io::kError || r == Stream::Io::kEof) {
+        closeNow();
+        return;
+      }
+      if (r != Stream::Io::kOk) return;
+      progress = true;
+    }
+    progress |= flushClient();
+    if (closed_) return;
+    progress |= readClient();
+    if (closed_) return;
+    progress |= processClientInput();
+    if (closed_) return;
+    if (up_ != nullptr) {
+      progress |= flushUpstream();
+      if (closed_) return;
+      progress |= readUpstream();
+      if (closed_) return;
+      progress |= processUpstreamInput();
+      if (closed_) return;
+    }
+    if (closeWhenFlushed_ && out_.empty() && !closing_) {
+      beginLingeringClose();
+      progress = true;
+    }
+    if (!progress) break;
+  }
+}
+
+bool HttpSession::clientWantsRead() const noexcept {
+  if (closed_ || clientEof_) return false;
+  if (closing_) return true;
+  switch (reqState_) {
+    case ReqState::kHead: {
+      const Runtime& rt = *worker_.current()->rt;
+      return in_.size() <= rt.limits.maxHeaderBytes && out_.size() < kHighWatermark;
+    }
+    case ReqState::kBody:
+      return up_ != nullptr && up_->out.size() < kHighWatermark && in_.size() < kHighWatermark;
+    case ReqState::kDone:
+      return in_.size() < kReadChunk;  // a little read-ahead for pipelined requests and EOF detection
+  }
+  return false;
+}
+
+bool HttpSession::readClient() {
+  if (!clientWantsRead()) return false;
+  std::size_t got = 0;
+  switch (stream_.readSome(in_, kReadChunk, got)) {
+    case Stream::Io::kOk:
+      bytesIn_ += got;
+      if (closing_) {
+        in_.clear();
+      } else if (timerKind_ == TimerKind::kKeepAlive) {
+        setTimer(TimerKind::kHeader, worker_.current()->rt->config.clientTimeouts.header);
+      }
+      return true;
+    case Stream::Io::kAgain: return false;
+    case Stream::Io::kEof:
+      clientEof_ = true;
+      if (closing_ || (reqState_ == ReqState::kHead && in_.empty())) closeNow();
+      return true;
+    case Stream::Io::kError: closeNow(); return true;
+  }
+  return false;
+}
+
+bool HttpSession::processClientInput() {
+  if (closing_) {
+    in_.clear();
+    return false;
+  }
+  if (reqState_ == ReqState::kBody) return forwardRequestBody();
+  if (reqState_ != ReqState::kHead || respState_ != RespState::kNone) return false;
+  if (in_.empty()) return false;
+  const Runtime& rt = *worker_.current()->rt;
+  h1::RequestHead& head = worker_.requestScratch();
+  h1::ParseResult r = h1::parseRequestHead(in_.view(), rt.limits, head);
+  if (r.status == h1::ParseStatus::kIncomplete) {
+    if (clientEof_) closeNow();  // the client gave up mid-head: nothing to answer
+    return false;
+  }
+  if (r.status == h1::ParseStatus::kError) {
+    rejectParse(r.error);
+    return true;
+  }
+  startRequest(head, r.consumed);
+  in_.consume(r.consumed);
+  return true;
+}
+
+void HttpSession::rejectParse(h1::ParseError err) {
+  reqStart_ = worker_.loop().now();
+  logged_ = false;
+  worker_.newRequestId(requestId_);
+  requestIdLen_ = 32;
+  decision_ = "reject";
+  std::string body = "bad request: ";
+  body += h1::errorName(err);
+  in_.clear();
+  sendLocal(h1::httpStatus(err), body, reasonForParseError(err), true);
+}
+
+void HttpSession::startRequest(const h1::RequestHead& head, std::size_t headBytes) {
+  rt_ = worker_.current();
+  const Runtime& rt = *rt_->rt;
+  reqStart_ = worker_.loop().now();
+  logged_ = false;
+  status_ = 0;
+  attempts_ = 0;
+  excludeOrigin_ = -1;
+  origin_ = -1;
+  route_ = nullptr;
+  upstreamGotBytes_ = false;
+  responseStarted_ = false;
+  requestSent_ = false;
+  rejectReason_ = RejectReason::kCount;
+  reqBodyBytes_ = 0;
+  bytesIn_ = headBytes;
+  bytesOut_ = 0;
+  decision_ = "proxy";
+  method_.assign(head.method);
+  clientHttp10_ = head.versionMinor == 0;
+  clientKeepAlive_ = head.keepAlive;
+  headIsHead_ = head.method == "HEAD";
+  idempotent_ = isIdempotent(head.method);
+  reqFraming_ = head.framing;
+  reqRemaining_ = head.contentLength;
+  expectContinue_ = head.expectContinue;
+  reqChunks_.reset();
+  respChunks_.reset();
+
+  // Absolute-form targets carry the authority, which takes precedence over Host (RFC 9112 3.2.2).
+  std::string_view target = head.target;
+  std::string_view host = head.host;
+  for (std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
+    if (target.size() > scheme.size() && iequals(target.substr(0, scheme.size()), scheme)) {
+      std::string_view rest = target.substr(scheme.size());
+      std::size_t slash = rest.find_first_of("/?");
+      host = rest.substr(0, slash);
+      target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+      break;
+    }
+  }
+  target_.assign(target);
+  host_.assign(host);
+
+  requestIdLen_ = 0;
+  for (const h1::Header& h : head.headers) {
+    if (iequals(h.name, "x-request-id") && validRequestId(h.value)) {
+      std::memcpy(requestId_, h.value.data(), h.value.size());
+      requestIdLen_ = static_cast<uint8_t>(h.value.size());
+      break;
+    }
+  }
+  if (requestIdLen_ == 0) {
+    worker_.newRequestId(requestId_);
+    requestIdLen_ = 32;
+  }
+
+  const bool hasBody = reqFraming_ != h1::BodyFraming::kNone;
+  reqState_ = hasBody ? ReqState::kBody : ReqState::kDone;
+
+  int ri = rt.router.match(host_, target_);
+  if (ri < 0) {
+    decision_ = "no_route";
+    sendLocal(404, "no route for this host and path", RejectReason::kNoRoute, hasBody);
+    return;
+  }
+  route_ = &rt.routes[static_cast<std::size_t>(ri)];
+  const Route& route = *route_->config;
+  if (route.respond) {
+    decision_ = "direct";
+    sendLocalResponse(route.respond->status, route.respond->contentType, route.respond->body, hasBody);
+    return;
+  }
+  if (route_->maxBodyBytes > 0 && reqFraming_ == h1::BodyFraming::kContentLength &&
+      head.contentLength > route_->maxBodyBytes) {
+    decision_ = "reject";
+    sendLocal(413, "request body too large", RejectReason::kBodyTooLarge, true);
+    return;
+  }
+
+  // The request head as the origin will see it: hop-by-hop headers dropped, proxy headers set by us.
+  ConnectionTokens tokens;
+  tokens.collect(head.headers);
+  const HeaderEdits& edits = route.requestHeaders;
+  const PoolRuntime& pool = rt.pools[static_cast<std::size_t>(route_->pool)];
+  std::string& h = upstreamHead_;
+  h.clear();
+  h += head.method;
+  h += ' ';
+  h += target;
+  h += " HTTP/1.1\r\n";
+  bool sawHost = false;
+  hashKey_.clear();
+  for (const h1::Header& hd : head.headers) {
+    if (!pool.shared->config.hashHeader.empty() && iequals(hd.name, pool.shared->config.hashHeader)) {
+      hashKey_.assign(hd.value);
+    }
+    if (isRequestHeaderWeSet(hd.name) || tokens.contains(hd.name)) continue;
+    if (inList(edits.remove, hd.name) || addedByEdits(edits, hd.name)) continue;
+    if (iequals(hd.name, "host")) {
+      sawHost = true;
+      appendHeader(h, "Host", host);  // the authority of an absolute-form target wins (RFC 9112 3.2.2)
+      continue;
+    }
+    appendHeader(h, hd.name, hd.value);
+  }
+  if (!sawHost) {
+    appendHeader(h, "Host",
+                 host.empty() ? std::string_view(pool.shared->config.origins.front().address.text) : host);
+  }
+  appendHeader(h, "X-Forwarded-For", clientIp_);
+  appendHeader(h, "X-Forwarded-Proto", listener_->tls ? "https" : "http");
+  if (!host.empty()) appendHeader(h, "X-Forwarded-Host", host);
+  appendHeader(h, "Via", kServerToken);
+  appendHeader(h, "X-Request-Id", std::string_view(requestId_, requestIdLen_));
+  for (const auto& [n, v] : edits.add) appendHeader(h, n, v);
+  if (reqFraming_ == h1::BodyFraming::kContentLength) {
+    h += "Content-Length: ";
+    appendDecimal(h, head.contentLength);
+    h += "\r\n";
+  } else if (reqFraming_ == h1::BodyFraming::kChunked) {
+    h += "Transfer-Encoding: chunked\r\n";
+  }
+  h += "\r\n";
+  if (pool.shared->config.hashHeader.empty()) hashKey_ = clientIp_;
+
+  PoolBalancer& balancer = rt_->balancers[static_cast<std::size_t>(route_->pool)];
+  int origin = balancer.pick(hashKey_, worker_.loop().now());
+  if (origin < 0) {
+    pool.noOrigin->add(worker_.shard());
+    decision_ = "no_origin";
+    sendLocal(503, "no healthy origin", RejectReason::kNoOrigin, hasBody);
+    return;
+  }
+  if (expectContinue_ && hasBody) out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+  respState_ = RespState::kWaitHead;
+  connectUpstream(origin);
+}
+
+bool HttpSession::connectUpstream(int origin) {
+  const Runtime& rt = *rt_->rt;
+  const PoolRuntime& pool = rt.pools[static_cast<std::size_t>(route_->pool)];
+  const OriginRuntime& o = pool.origins[static_cast<std::size_t>(origin)];
+  PoolBalancer& balancer = rt_->balancers[static_cast<std::size_t>(route_->pool)];
+  ++attempts_;
+  origin_ = origin;
+  upstreamStart_ = worker_.loop().now();
+  upstreamGotBytes_ = false;
+  requestSent_ = false;
+
+  UpstreamConn* c = worker_.takeIdle(o.key);
+  if (c != nullptr) {
+    c->reused = true;
+  } else {
+    const sockaddr* sa = reinterpret_cast<const sockaddr*>(&o.address.addr);
+    int fd = ::socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      logWarn(std::string("socket(): ") + std::strerror(errno));
+      sendLocal(502, "cannot open a connection to the origin", RejectReason::kOriginConnect, true);
+      return false;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc = ::connect(fd, sa, o.address.len);
+    c = new UpstreamConn(worker_, o.key, route_->pool, origin);
+    c->stream.fd = fd;
+    c->stream.readable = false;
+    c->stream.writable = rc == 0;
+    c->tcpConnected = rc == 0;
+    if (pool.tls) {
+      c->stream.ssl = pool.tls->newSession(fd, pool.shared->config.origins[static_cast<std::size_t>(origin)].address.host);
+      c->stream.handshakeDone = false;
+    }
+    if ((rc < 0 && errno != EINPROGRESS) || (pool.tls && c->stream.ssl == nullptr) ||
+        !worker_.loop().add(fd, kEvents, c)) {
+      // Immediate failure (e.g. connection refused on loopback): account it like an asynchronous one.
+      c->owner = this;
+      up_ = c;
+      balancer.started(origin);
+      upstreamFailed(502, RejectReason::kOriginConnect, "connect failed", true);
+      return false;
+    }
+  }
+  c->owner = this;
+  up_ = c;
+  balancer.started(origin);
+  c->out.append(upstreamHead_);
+  if (c->connecting) {
+    setTimer(TimerKind::kConnect, route_->timeouts.connect);
+  } else {
+    setTimer(TimerKind::kFirstByte, route_->timeouts.firstByte);
+  }
+  return true;
+}
+
+bool HttpSession::flushUpstream() {
+  UpstreamConn* c = up_;
+  if (c == nullptr) return false;
+  if (c->connecting) {
+    if (!c->tcpConnected) {
+      if (!c->stream.writable) return false;
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(c->stream.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) {
+        upstreamFailed(502, RejectReason::kOriginConnect, "connect failed", true);
+        return true;
+      }
+      c->tcpConnected = true;
+      c->stream.readable = true;
+    }
+    if (!c->stream.handshakeDone) {
+      Stream::Io r = c->stream.handshake();
+      if (r == Stream::Io::kAgain) return false;
+      if (r != Stream::Io::kOk) {
+        logWarn("origin TLS handshake failed: " + tlsLastError(c->stream.ssl));
+        upstreamFailed(502, RejectReason::kOriginConnect, "TLS handshake failed", true);
+        return true;
+      }
+    }
+    c->connecting = false;
+    setTimer(TimerKind::kFirstByte, route_->timeouts.firstByte);
+  }
+  if (c->out.empty()) return false;
+  std::size_t wrote = 0;
+  Stream::Io r = c->stream.flush(c->out, wrote);
+  if (r == Stream::Io::kError) {
+    upstreamFailed(502, RejectReason::kOriginConnect, "write to origin failed", !c->reused);
+    return true;
+  }
+  if (wrote > 0 && respState_ == RespState::kWaitHead) {
+    setTimer(TimerKind::kFirstByte, route_->timeouts.firstByte);
+  }
+  if (c->out.empty() && reqState_ == ReqState::kDone) requestSent_ = true;
+  return wrote > 0;
+}
+
+bool HttpSession::forwardRequestBody() {
+  if (up_ == nullptr || in_.empty() || up_->out.size() >= kHighWatermark) return false;
+  if (reqFraming_ == h1::BodyFraming::kContentLength) {
+    std::size_t n = in_.size() < reqRemaining_ ? in_.size() : static_cast<std::size_t>(reqRemaining_);
+    up_->out.append(in_.data(), n);
+    in_.consume(n);
+    reqRemaining_ -= n;
+    reqBodyBytes_ += n;
+    if (reqRemaining_ == 0) reqState_ = ReqState::kDone;
+    return n > 0;
+  }
+  // Chunked: decode strictly and re-encode, so the origin sees exactly the framing we parsed.
+  Buffer& out = up_->out;
+  std::size_t used = reqChunks_.feed(in_.view(), [&out](std::string_view d) { appendChunk(out, d); });
+  in_.consume(used);
+  reqBodyBytes_ = reqChunks_.bodyBytes();
+  if (reqChunks_.failed()) {
+    decision_ = "reject";
+    sendLocal(400, "bad request: malformed chunked body", RejectReason::kBadChunk, true);
+    return true;
+  }
+  if (route_->maxBodyBytes > 0 && reqBodyBytes_ > route_->maxBodyBytes) {
+    decision_ = "reject";
+    sendLocal(413, "request body too large", RejectReason::kBodyTooLarge, true);
+    return true;
+  }
+  if (reqChunks_.done()) {
+    out.append("0\r\n\r\n", 5);
+    reqState_ = ReqState::kDone;
+  }
+  return used > 0;
+}
+
+bool HttpSession::readUpstream() {
+  UpstreamConn* c = up_;
+  if (c == nullptr || c->connecting) return false;
+  if (respState_ != RespState::kWaitHead && respState_ != RespState::kBody) return false;
+  if (out_.size() >= kHighWatermark || c->in.size() >= kHighWatermark) return false;
+  std::size_t got = 0;
+  switch (c->stream.readSome(c->in, kReadChunk, got)) {
+    case Stream::Io::kOk:
+      upstreamGotBytes_ = true;
+      return true;
+    case Stream::Io::kAgain: return false;
+    case Stream::Io::kEof:
+    case Stream::Io::kError:
+      // The origin closed. What that means depends on where the response is: processUpstreamInput decides.
+      c->closed = true;
+      c->stream.readable = false;
+      return processUpstreamInput();
+  }
+  return false;
+}
+
+bool HttpSession::processUpstreamInput() {
+  UpstreamConn* c = up_;
+  if (c == nullptr) return false;
+  const bool eof = c->closed;
+  if (respState_ == RespState::kWaitHead) {
+    if (c->in.empty()) {
+      if (eof) {
+        // Closed before any response byte: safe to retry an idempotent request elsewhere.
+        upstreamFailed(502, RejectReason::kOriginConnect, "origin closed the connection", !c->reused);
+        return true;
+      }
+      return false;
+    }
+    h1::ResponseHead& head = worker_.responseScratch();
+    h1::ParseResult r = h1::parseResponseHead(c->in.view(), rt_->rt->limits, method_, head);
+    if (r.status == h1::ParseStatus::kIncomplete) {
+      if (!eof) return false;
+      upstreamFailed(502, RejectReason::kOriginBadResponse, "origin closed mid-head", true);
+      return true;
+    }
+    if (r.status == h1::ParseStatus::kError || head.status == 101) {
+      upstreamGotBytes_ = true;
+      upstreamFailed(502, RejectReason::kOriginBadResponse, "malformed response from origin", true);
+      return true;
+    }
+    if (head.status < 200) {  // interim response (100 Continue etc.): we already answered Expect ourselves
+      c->in.consume(r.consumed);
+      return true;
+    }
+    beginResponse(head);
+    c->in.consume(r.consumed);
+    return true;
+  }
+  if (respState_ != RespState::kBody) return false;
+  if (out_.size() >= kHighWatermark && !eof) return false;
+  bool moved = false;
+  switch (respFraming_) {
+    case h1::BodyFraming::kContentLength: {
+      std::size_t n = c->in.size() < respRemaining_ ? c->in.size() : static_cast<std::size_t>(respRemaining_);
+      out_.append(c->in.data(), n);
+      c->in.consume(n);
+      respRemaining_ -= n;
+      moved = n > 0;
+      if (respRemaining_ == 0) respState_ = RespState::kDone;
+      break;
+    }
+    case h1::BodyFraming::kChunked: {
+      const bool chunked = respChunkedToClient_;
+      Buffer& out = out_;
+      std::size_t used = respChunks_.feed(c->in.view(), [&out, chunked](std::string_view d) {
+        if (chunked) {
+          appendChunk(out, d);
+        } else {
+          out.append(d);
+        }
+      });
+      c->in.consume(used);
+      moved = used > 0;
+      if (respChunks_.failed()) {
+        logWarn("origin sent a malformed chunked body; closing the client connection");
+        closeNow();
+        return true;
+      }
+      if (respChunks_.done()) {
+        if (chunked) out_.append("0\r\n\r\n", 5);
+        respState_ = RespState::kDone;
+      }
+      break;
+    }
+    case h1::BodyFraming::kUntilClose: {
+      if (!c->in.empty()) {
+        if (respChunkedToClient_) {
+          appendChunk(out_, c->in.view());
+        } else {
+          out_.append(c->in.view());
+        }
+        c->in.clear();
+        moved = true;
+      }
+      if (eof) {
+        if (respChunkedToClient_) out_.append("0\r\n\r\n", 5);
+        respState_ = RespState::kDone;
+      }
+      break;
+    }
+    case h1::BodyFraming::kNone: respState_ = RespState::kDone; break;
+  }
+  if (moved) setTimer(TimerKind::kIdle, route_->timeouts.idle);
+  if (respState_ == RespState::kDone) {
+    finishTransaction();
+    return true;
+  }
+  if (eof) {
+    // The origin closed mid-body: the client cannot be told after the head went out, so cut it off too.
+    logWarn("origin closed mid-response; closing the client connection");
+    closeNow();
+    return true;
+  }
+  return moved;
+}
+
+void HttpSession::beginResponse(const h1::ResponseHead& head) {
+  const Route& route = *route_->config;
+  const HeaderEdits& edits = route.responseHeaders;
+  status_ = head.status;
+  firstByteAt_ = worker_.loop().now();
+  respFraming_ = head.framing;
+  respRemaining_ = head.contentLength;
+  respChunkedToClient_ = false;
+  if (reqState_ != ReqState::kDone || worker_.draining() || !clientKeepAlive_) closeAfterResponse_ = true;
+  if ((respFraming_ == h1::BodyFraming::kChunked || respFraming_ == h1::BodyFraming::kUntilClose)) {
+    if (clientHttp10_) {
+      closeAfterResponse_ = true;  // HTTP/1.0 has no chunked coding: the close delimits the body
+    } else {
+      respChunkedToClient_ = true;
+    }
+  }
+  // An interim body-less status or HEAD keeps the origin's Content-Length (it describes the resource).
+  const bool keepLength = respFraming_ == h1::BodyFraming::kNone;
+  ConnectionTokens tokens;
+  tokens.collect(head.headers);
+
+  std::string h;
+  h.reserve(256 + head.headers.size() * 48);
+  h += "HTTP/1.1 ";
+  appendDecimal(h, static_cast<uint64_t>(head.status));
+  h += ' ';
+  h += head.reason.empty() ? reasonPhrase(head.status) : head.reason;
+  h += "\r\n";
+  for (const h1::Header& hd : head.headers) {
+    if (isResponseHopByHop(hd.name) || tokens.contains(hd.name)) continue;
+    if (iequals(hd.name, "content-length") && !keepLength) continue;
+    if (inList(edits.remove, hd.name) || addedByEdits(edits, hd.name)) continue;
+    appendHeader(h, hd.name, hd.value);
+  }
+  appendHeader(h, "Via", kServerToken);
+  appendHeader(h, "X-Request-Id", std::string_view(requestId_, requestIdLen_));
+  for (const auto& [n, v] : edits.add) appendHeader(h, n, v);
+  if (respFraming_ == h1::BodyFraming::kContentLength) {
+    h += "Content-Length: ";
+    appendDecimal(h, head.contentLength);
+    h += "\r\n";
+  } else if (respChunkedToClient_) {
+    h += "Transfer-Encoding: chunked\r\n";
+  }
+  if (closeAfterResponse_) {
+    h += "Connection: close\r\n";
+  } else if (clientHttp10_) {
+    h += "Connection: keep-alive\r\n";
+  }
+  h += "\r\n";
+  out_.append(h);
+  responseStarted_ = true;
+  // Whether the origin connection can be reused once the body is read; decided in finishTransaction.
+  upstreamKeepAlive_ = head.keepAlive;
+  if (respFraming_ == h1::BodyFraming::kNone ||
+      (respFraming_ == h1::BodyFraming::kContentLength && respRemaining_ == 0)) {
+    respState_ = RespState::kDone;
+    finishTransaction();
+    return;
+  }
+  respState_ = RespState::kBody;
+  setTimer(TimerKind::kIdle, route_->timeouts.idle);
+}
+
+void HttpSession::upstreamFailed(int status, RejectReason reason, const char* why, bool countAsOriginFailure) {
+  const Runtime& rt = *rt_->rt;
+  const PoolRuntime& pool = rt.pools[static_cast<std::size_t>(route_->pool)];
+  PoolBalancer& balancer = rt_->balancers[static_cast<std::size_t>(route_->pool)];
+  const int failed = origin_;
+  const bool wasReused = up_ != nullptr && up_->reused;
+  const auto now = worker_.loop().now();
+  if (countAsOriginFailure) {
+    if (reason == RejectReason::kOriginConnect) pool.origins[static_cast<std::size_t>(failed)].connectFailures->add(worker_.shard());
+    bool wasEjected = balancer.ejected(failed, now);
+    balancer.report(failed, false, now);
+    if (!wasEjected && balancer.ejected(failed, now)) {
+      pool.origins[static_cast<std::size_t>(failed)].ejections->add(worker_.shard());
+      logWarn("origin " + pool.shared->config.origins[static_cast<std::size_t>(failed)].address.text + " of pool " +
+              pool.name + " ejected after consecutive failures");
+    }
+  }
+  releaseUpstream(false);
+  // Retry only what cannot have reached the application twice with different effects: idempotent, without
+  // a body, and before any response byte. A reused keep-alive connection that the origin had closed gets
+  // one extra attempt, since that race says nothing about the origin's health.
+  const uint32_t maxAttempts = pool.shared->config.retries + 1 + (wasReused ? 1 : 0);
+  if (!responseStarted_ && !upstreamGotBytes_ && idempotent_ && reqFraming_ == h1::BodyFraming::kNone &&
+      attempts_ < maxAttempts) {
+    int next = balancer.pick(hashKey_, now, wasReused ? -1 : failed);
+    if (next >= 0) {
+      pool.retries->add(worker_.shard());
+      connectUpstream(next);
+      return;
+    }
+  }
+  decision_ = "origin_error";
+  std::string body = status == 504 ? "gateway timeout: " : "bad gateway: ";
+  body += why;
+  sendLocal(status, body, reason, reqState_ != ReqState::kDone);
+}
+
+void HttpSession::releaseUpstream(bool reusable) {
+  UpstreamConn* c = up_;
+  if (c == nullptr) return;
+  up_ = nullptr;
+  if (rt_ && route_ != nullptr && route_->pool >= 0 && origin_ >= 0) {
+    rt_->balancers[static_cast<std::size_t>(route_->pool)].finished(origin_);
+  }
+  c->owner = nullptr;
+  if (reusable && !c->closed && !worker_.draining()) {
+    const Runtime& rt = *rt_->rt;
+    worker_.parkIdle(c, rt.pools[static_cast<std::size_t>(route_->pool)].shared->config.maxIdlePerOrigin);
+    return;
+  }
+  c->closed = true;
+  worker_.loop().remove(c->stream.fd);
+  c->stream.close();
+  worker_.loop().defer([c] { delete c; });
+}
+
+void HttpSession::finishTransaction() {
+  if (up_ != nullptr) {
+    const bool reusable = upstreamKeepAlive_ && reqState_ == ReqState::kDone && up_->out.empty() && up_->in.empty() &&
+                          !up_->closed && respFraming_ != h1::BodyFraming::kUntilClose;
+    if (route_ != nullptr && origin_ >= 0) {
+      rt_->balancers[static_cast<std::size_t>(route_->pool)].report(origin_, status_ < 500, worker_.loop().now());
+    }
+    releaseUpstream(reusable);
+  }
+  if (reqState_ != ReqState::kDone) closeAfterResponse_ = true;  // unread body: framing is lost
+  logAndCount();
+  if (closeAfterResponse_ || !clientKeepAlive_ || worker_.draining() || clientEof_) {
+    closeWhenFlushed_ = true;
+    timer_.cancel();
+    timerKind_ = TimerKind::kNone;
+    return;
+  }
+  resetForNextRequest();
+}
+
+void HttpSession::resetForNextRequest() {
+  reqState_ = ReqState::kHead;
+  respState_ = RespState::kNone;
+  rt_.reset();
+  route_ = nullptr;
+  origin_ = -1;
+  upstreamHead_.clear();
+  const Runtime& rt = *worker_.current()->rt;
+  if (in_.empty()) {
+    in_.release();
+    setTimer(TimerKind::kKeepAlive, rt.config.clientTimeouts.keepAlive);
+  } else {
+    setTimer(TimerKind::kHeader, rt.config.clientTimeouts.header);
+  }
+}
+
+void HttpSession::sendLocal(int status, std::string_view body, RejectReason reason, bool close) {
+  if (reason != RejectReason::kCount) {
+    rejectReason_ = reason;
+    const Runtime& rt = rt_ ? *rt_->rt : *worker_.current()->rt;
+    rt.metrics.rejectedByReason[static_cast<int>(reason)]->add(worker_.shard());
+  }
+  std::string text(body);
+  text += " (request id ";
+  text.append(requestId_, requestIdLen_);
+  text += ")\n";
+  sendLocalResponse(status, "text/plain", text, close);
+}
+
+void HttpSession::sendLocalResponse(int status, std::string_view contentType, std::string_view body, bool close) {
+  if (responseStarted_) {
+    closeNow();  // the head already went out: the only honest signal left is to cut the connection
+    return;
+  }
+  if (up_ != nullptr) releaseUpstream(false);
+  status_ = status;
+  if (close) closeAfterResponse_ = true;
+  if (worker_.draining() || !clientKeepAlive_) closeAfterResponse_ = true;
+  std::string h;
+  h += "HTTP/1.1 ";
+  appendDecimal(h, static_cast<uint64_t>(status));
+  h += ' ';
+  h += reasonPhrase(status);
+  h += "\r\n";
+  appendHeader(h, "Content-Type", contentType);
+  h += "Content-Length: ";
+  appendDecimal(h, body.size());
+  h += "\r\n";
+  appendHeader(h, "X-Request-Id", std::string_view(requestId_, requestIdLen_));
+  if (route_ != nullptr) {
+    for (const auto& [n, v] : route_->config->responseHeaders.add) appendHeader(h, n, v);
+  }
+  if (closeAfterResponse_) {
+    h += "Connection: close\r\n";
+  } else if (clientHttp10_) {
+    h += "Connection: keep-alive\r\n";
+  }
+  h += "\r\n";
+  out_.append(h);
+  if (!headIsHead_) out_.append(body);
+  responseStarted_ = true;
+  respState_ = RespState::kDone;
+  finishTransaction();
+}
+
+bool HttpSession::flushClient() {
+  if (out_.empty()) return false;
+  std::size_t wrote = 0;
+  Stream::Io r = stream_.flush(out_, wrote);
+  bytesOut_ += wrote;
+  if (r == Stream::Io::kError) {
+    closeNow();
+    return true;
+  }
+  if (out_.empty() && reqState_ == ReqState::kHead && respState_ == RespState::kNone) out_.release();
+  return wrote > 0;
+}
+
+void HttpSession::setTimer(TimerKind kind, std::chrono::milliseconds after) {
+  timerKind_ = kind;
+  worker_.loop().arm(timer_, after);
+}
+
+void HttpSession::onTimer() {
+  if (closed_) return;
+  TimerKind kind = timerKind_;
+  timerKind_ = TimerKind::kNone;
+  switch (kind) {
+    case TimerKind::kNone: return;
+    case TimerKind::kKeepAlive:
+    case TimerKind::kLinger: closeNow(); return;
+    case TimerKind::kHeader:
+      if (in_.empty() && reqState_ == ReqState::kHead) {
+        closeNow();
+        return;
+      }
+      if (reqState_ == ReqState::kHead) {
+        reqStart_ = worker_.loop().now();
+        logged_ = false;
+        worker_.newRequestId(requestId_);
+        requestIdLen_ = 32;
+        decision_ = "reject";
+        sendLocal(408, "request header timeout", RejectReason::kHeaderTimeout, true);
+      }
+      break;
+    case TimerKind::kConnect:
+      upstreamFailed(504, RejectReason::kOriginTimeout, "origin connect timeout", true);
+      break;
+    case TimerKind::kFirstByte:
+      if (reqState_ != ReqState::kDone) {
+        decision_ = "reject";
+        sendLocal(408, "request body timeout", RejectReason::kHeaderTimeout, true);
+        break;
+      }
+      // The origin may have acted on the request: never retried.
+      upstreamGotBytes_ = true;
+      upstreamFailed(504, RejectReason::kOriginTimeout, "origin did not answer in time", true);
+      break;
+    case TimerKind::kIdle:
+      if (responseStarted_) {
+        closeNow();
+      } else {
+        upstreamGotBytes_ = true;
+        upstreamFailed(504, RejectReason::kOriginTimeout, "origin idle timeout", true);
+      }
+      break;
+  }
+  drive();
+}
+
+void HttpSession::beginLingeringClose() {
+  // Half-close and discard what the client still sends for a moment, so that our final response is not
+  // destroyed by a TCP reset caused by unread request bytes.
+  closing_ = true;
+  in_.clear();
+  if (stream_.ssl != nullptr) tlsShutdown(stream_.ssl);
+  ::shutdown(stream_.fd, SHUT_WR);
+  setTimer(TimerKind::kLinger, kLingerTime);
+  if (clientEof_) closeNow();
+}
+
+void HttpSession::drainSoon() {
+  if (closed_) return;
+  if (reqState_ == ReqState::kHead && respState_ == RespState::kNone && in_.empty() && out_.empty()) {
+    closeNow();
+    return;
+  }
+  closeAfterResponse_ = true;
+}
+
+void HttpSession::logAndCount() {
+  if (logged_) return;
+  logged_ = true;
+  const Runtime& rt = rt_ ? *rt_->rt : *worker_.current()->rt;
+  int cls = status_ / 100;
+  if (cls < 1 || cls > 5) cls = 5;
+  const auto now = worker_.loop().now();
+  const uint64_t micros =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - reqStart_).count());
+  if (route_ != nullptr) {
+    route_->byClass[cls]->add(worker_.shard());
+    route_->latency->observeMicros(worker_.shard(), micros);
+  } else {
+    rt.metrics.unmatchedByClass[cls]->add(worker_.shard());
+  }
+  AccessLogWriter& log = worker_.accessLog();
+  if (!log.enabled()) return;
+  std::string& b = log.buffer();
+  b += "{\"time\":\"";
+  appendUtcTimestamp(b);
+  b += "\",\"request_id\":\"";
+  appendJsonEscaped(b, std::string_view(requestId_, requestIdLen_));
+  b += "\",\"client\":\"";
+  appendJsonEscaped(b, clientIp_);
+  b += "\",\"client_port\":";
+  appendDecimal(b, clientPort_);
+  b += ",\"method\":\"";
+  appendJsonEscaped(b, method_);
+  b += "\",\"host\":\"";
+  appendJsonEscaped(b, host_);
+  b += "\",\"path\":\"";
+  appendJsonEscaped(b, target_);
+  b += "\",\"status\":";
+  appendDecimal(b, static_cast<uint64_t>(status_));
+  b += ",\"bytes_in\":";
+  appendDecimal(b, bytesIn_);
+  b += ",\"bytes_out\":";
+  appendDecimal(b, bytesOut_ + out_.size());
+  b += ",\"duration_ms\":";
+  char num[32];
+  std::snprintf(num, sizeof num, "%.3f", static_cast<double>(micros) / 1000.0);
+  b += num;
+  b += ",\"upstream_ms\":";
+  if (origin_ >= 0 && firstByteAt_ >= upstreamStart_ && responseStarted_ && decision_ == std::string_view("proxy")) {
+    std::snprintf(num, sizeof num, "%.3f",
+                  std::chrono::duration<double, std::milli>(firstByteAt_ - upstreamStart_).count());
+    b += num;
+  } else {
+    b += "null";
+  }
+  b += ",\"route\":\"";
+  if (route_ != nullptr) appendJsonEscaped(b, route_->config->name);
+  b += "\",\"pool\":\"";
+  if (route_ != nullptr && route_->pool >= 0) appendJsonEscaped(b, route_->config->pool);
+  b += "\",\"origin\":\"";
+  if (route_ != nullptr && route_->pool >= 0 && origin_ >= 0) {
+    appendJsonEscaped(b, rt.pools[static_cast<std::size_t>(route_->pool)]
+                             .shared->config.origins[static_cast<std::size_t>(origin_)]
+                             .address.text);
+  }
+  b += "\",\"tls\":";
+  b += listener_->tls ? "true" : "false";
+  b += ",\"decision\":\"";
+  b += decision_;
+  b += '"';
+  if (rejectReason_ != RejectReason::kCount) {
+    b += ",\"reason\":\"";
+    b += rejectReasonName(rejectReason_);
+    b += '"';
+  }
+  b += "}\n";
+  log.lineDone();
+}
+
+void HttpSession::closeNow() {
+  if (closed_) return;
+  closed_ = true;
+  if (!logged_ && (reqState_ != ReqState::kHead || respState_ != RespState::kNone)) {
+    if (status_ == 0) status_ = 499;  // client went away, or the response was cut (nginx's convention)
+    if (decision_ == std::string_view("proxy")) decision_ = "aborted";
+    logAndCount();
+  }
+  releaseUpstream(false);
+  timer_.cancel();
+  worker_.loop().remove(stream_.fd);
+  stream_.close();
+  worker_.sessionClosed(this);
+  worker_.loop().defer([this] { delete this; });
+}
+
+}  // namespace bulwark::http

@@ -1,1 +1,295 @@
-// placeholder: being written
+#include "http/worker.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "http/proxy.h"
+
+namespace bulwark::http {
+
+namespace {
+constexpr int kBacklog = 4096;
+// How long an origin connection may sit idle in the keep-alive pool. Kept below common origin keep-alive
+// timeouts (nginx 75 s, many app servers 5-60 s); a reused connection the origin closed anyway is retried.
+constexpr std::chrono::milliseconds kUpstreamIdle{30000};
+constexpr std::chrono::milliseconds kAcceptRetry{100};
+}  // namespace
+
+class Worker::ListenSocket final : public IoHandler {
+ public:
+  ListenSocket(Worker& w, int fd, const ListenerRuntime* lr)
+      : worker(w), fd(fd), listener(lr), retry([this] { worker.accept(*this); }) {}
+  ~ListenSocket() override {
+    worker.loop().remove(fd);
+    ::close(fd);
+  }
+  void onIoEvents(uint32_t) override { worker.accept(*this); }
+
+  Worker& worker;
+  int fd;
+  const ListenerRuntime* listener;  // of the worker's current snapshot; updated on adopt()
+  Timer retry;                      // re-try accept() after EMFILE
+};
+
+int openListenSocket(const ResolvedAddress& a, std::string& error) {
+  const sockaddr* sa = reinterpret_cast<const sockaddr*>(&a.addr);
+  int fd = ::socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("socket: ") + std::strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (sa->sa_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, sa, a.len) != 0) {
+    error = std::string("bind: ") + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  if (::listen(fd, kBacklog) != 0) {
+    error = std::string("listen: ") + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+Worker::Worker(unsigned id, unsigned shard)
+    : id_(id), shard_(shard), drainTimer_([this] {
+        // Drain time is over: cut what is left.
+        std::vector<HttpSession*> left = sessions_;
+        for (HttpSession* s : left) s->abort();
+        loop_.stop();
+      }) {
+  if (::getrandom(rng_, sizeof rng_, 0) != static_cast<ssize_t>(sizeof rng_)) {
+    rng_[0] = 0x9E3779B97F4A7C15ull ^ (static_cast<uint64_t>(::getpid()) << 16) ^ id;
+    rng_[1] = 0xD1B54A32D192ED03ull + static_cast<uint64_t>(SteadyClock::now().time_since_epoch().count());
+  }
+  if ((rng_[0] | rng_[1]) == 0) rng_[1] = 1;
+}
+
+Worker::~Worker() {
+  join();
+  listeners_.clear();
+  for (auto& [key, conns] : idle_) {
+    for (UpstreamConn* c : conns) delete c;
+  }
+  idle_.clear();
+  if (accessLogFd_ > 2) ::close(accessLogFd_);
+}
+
+static std::shared_ptr<WorkerRuntime> makeWorkerRuntime(std::shared_ptr<const Runtime> rt) {
+  auto wr = std::make_shared<WorkerRuntime>();
+  wr->balancers.reserve(rt->pools.size());
+  for (const PoolRuntime& p : rt->pools) wr->balancers.emplace_back(p.shared);
+  wr->rt = std::move(rt);
+  return wr;
+}
+
+bool Worker::start(std::shared_ptr<const Runtime> rt, std::string& error) {
+  current_ = makeWorkerRuntime(std::move(rt));
+  if (!reconcileListeners(*current_->rt, error)) return false;
+  accessLogPath_ = current_->rt->config.accessLog.path;
+  accessLogFd_ = openAccessLog(accessLogPath_);
+  if (accessLogFd_ == -2) {
+    error = "cannot open access log " + accessLogPath_ + ": " + std::strerror(errno);
+    return false;
+  }
+  accessLog_.setFd(accessLogFd_);
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+void Worker::run() {
+  loop_.setIterationHook([this] { accessLog_.flush(); });
+  loop_.updateTime();
+  loop_.run();
+  // Loop stopped (drain finished or forced): close whatever is left.
+  std::vector<HttpSession*> left = sessions_;
+  for (HttpSession* s : left) s->abort();
+  listeners_.clear();
+  accessLog_.flush();
+  loop_.runDeferred();  // frees what the closes above queued
+}
+
+bool Worker::reconcileListeners(const Runtime& rt, std::string& error) {
+  std::map<std::string, std::unique_ptr<ListenSocket>> next;
+  for (const ListenerRuntime& lr : rt.listeners) {
+    const std::string& key = lr.config->address.text;
+    auto it = listeners_.find(key);
+    if (it != listeners_.end()) {
+      it->second->listener = &lr;
+      next.emplace(key, std::move(it->second));
+      listeners_.erase(it);
+      continue;
+    }
+    int fd = openListenSocket(lr.address, error);
+    if (fd < 0) {
+      error = "listener " + key + ": " + error;
+      // Keep the old sockets: a failed reconcile leaves the worker as it was.
+      for (auto& [k, ls] : next) listeners_.emplace(k, std::move(ls));
+      return false;
+    }
+    auto ls = std::make_unique<ListenSocket>(*this, fd, &lr);
+    if (!loop_.add(fd, EPOLLIN, ls.get())) {
+      error = "listener " + key + ": epoll: " + std::strerror(errno);
+      for (auto& [k, s] : next) listeners_.emplace(k, std::move(s));
+      return false;
+    }
+    next.emplace(key, std::move(ls));
+  }
+  listeners_ = std::move(next);  // sockets no longer configured are closed here
+  return true;
+}
+
+void Worker::publish(std::shared_ptr<const Runtime> rt) {
+  loop_.post([this, rt = std::move(rt)]() mutable { adopt(std::move(rt)); });
+}
+
+void Worker::adopt(std::shared_ptr<const Runtime> rt) {
+  current_ = makeWorkerRuntime(std::move(rt));
+  std::string error;
+  if (!draining_ && !reconcileListeners(*current_->rt, error)) logError("worker reload: " + error);
+  const std::string& path = current_->rt->config.accessLog.path;
+  if (path != accessLogPath_) {
+    int fd = openAccessLog(path);
+    if (fd == -2) {
+      logError("cannot open access log " + path + "; keeping " + accessLogPath_);
+    } else {
+      accessLog_.setFd(fd);
+      if (accessLogFd_ > 2) ::close(accessLogFd_);
+      accessLogFd_ = fd;
+      accessLogPath_ = path;
+    }
+  }
+}
+
+void Worker::drain(std::chrono::milliseconds drain) {
+  loop_.post([this, drain] {
+    draining_ = true;
+    listeners_.clear();
+    for (auto& [key, conns] : idle_) {
+      for (UpstreamConn* c : conns) {
+        c->closed = true;
+        loop_.remove(c->stream.fd);
+        loop_.defer([c] { delete c; });
+      }
+    }
+    idle_.clear();
+    std::vector<HttpSession*> all = sessions_;
+    for (HttpSession* s : all) s->drainSoon();
+    loop_.arm(drainTimer_, drain);
+    maybeFinishDrain();
+  });
+}
+
+void Worker::maybeFinishDrain() {
+  if (draining_ && sessions_.empty()) loop_.stop();
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::accept(ListenSocket& ls) {
+  for (;;) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    int fd = ::accept4(ls.fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: edge-triggered epoll will not tell us again, so poll until it clears.
+        loop_.arm(ls.retry, kAcceptRetry);
+      }
+      return;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    const Runtime& rt = *current_->rt;
+    rt.metrics.acceptedConnections->add(shard_);
+    rt.metrics.activeConnections->add(shard_, 1);
+    auto* s = new HttpSession(*this, fd, peer, *ls.listener);
+    s->index = sessions_.size();
+    sessions_.push_back(s);
+    s->start();
+  }
+}
+
+void Worker::sessionClosed(HttpSession* s) {
+  current_->rt->metrics.activeConnections->add(shard_, -1);
+  std::size_t i = s->index;
+  if (i < sessions_.size() && sessions_[i] == s) {
+    sessions_[i] = sessions_.back();
+    sessions_[i]->index = i;
+    sessions_.pop_back();
+  }
+  maybeFinishDrain();
+}
+
+UpstreamConn* Worker::takeIdle(const std::string& originKey) {
+  auto it = idle_.find(originKey);
+  if (it == idle_.end() || it->second.empty()) return nullptr;
+  UpstreamConn* c = it->second.back();  // most recently used: least likely to have been closed
+  it->second.pop_back();
+  c->idleTimer.cancel();
+  return c;
+}
+
+void Worker::parkIdle(UpstreamConn* c, uint32_t maxIdle) {
+  auto& conns = idle_[c->key];
+  if (conns.size() >= maxIdle) {
+    c->closed = true;
+    loop_.remove(c->stream.fd);
+    c->stream.close();
+    loop_.defer([c] { delete c; });
+    return;
+  }
+  c->reused = false;
+  c->in.release();
+  c->out.release();
+  conns.push_back(c);
+  loop_.arm(c->idleTimer, kUpstreamIdle);
+}
+
+void Worker::forgetIdle(UpstreamConn* c) {
+  if (c->closed) return;
+  auto it = idle_.find(c->key);
+  if (it != idle_.end()) {
+    auto& v = it->second;
+    v.erase(std::remove(v.begin(), v.end(), c), v.end());
+  }
+  c->closed = true;
+  c->idleTimer.cancel();
+  loop_.remove(c->stream.fd);
+  c->stream.close();
+  loop_.defer([c] { delete c; });
+}
+
+void Worker::newRequestId(char out[32]) noexcept {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int half = 0; half < 2; ++half) {
+    // xorshift128+
+    uint64_t s1 = rng_[0];
+    const uint64_t s0 = rng_[1];
+    rng_[0] = s0;
+    s1 ^= s1 << 23;
+    rng_[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    uint64_t v = rng_[1] + s0;
+    for (int i = 0; i < 16; ++i) {
+      out[half * 16 + i] = kHex[v & 15];
+      v >>= 4;
+    }
+  }
+}
+
+}  // namespace bulwark::http

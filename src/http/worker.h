@@ -1,0 +1,97 @@
+// A worker: one thread, one event loop, its own SO_REUSEPORT listeners, client sessions, origin
+// keep-alive connections and load-balancer state. Workers share nothing mutable with each other; the
+// control thread talks to a worker only through EventLoop::post() (new snapshot, drain, stop).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/event_loop.h"
+#include "core/log.h"
+#include "http/h1/parser.h"
+#include "http/runtime.h"
+
+namespace bulwark::http {
+
+class HttpSession;
+class UpstreamConn;
+
+// Per-worker view of a snapshot: the shared Runtime plus this worker's balancers for its pools.
+struct WorkerRuntime {
+  std::shared_ptr<const Runtime> rt;
+  std::vector<PoolBalancer> balancers;  // index = Runtime::pools index
+};
+
+class Worker {
+ public:
+  Worker(unsigned id, unsigned shard);
+  ~Worker();
+
+  // Binds this worker's listeners (SO_REUSEPORT) for `rt` and starts the thread. Returns false with
+  // `error` if a listener cannot be bound.
+  bool start(std::shared_ptr<const Runtime> rt, std::string& error);
+  // Thread-safe: adopt a new snapshot (listeners are reconciled: new ones opened, removed ones closed).
+  void publish(std::shared_ptr<const Runtime> rt);
+  // Thread-safe: stop accepting, finish in-flight requests, close idle connections; the thread exits when
+  // no session is left or after `drain`. onDone runs on the worker thread when it exits the loop.
+  void drain(std::chrono::milliseconds drain);
+  void join();
+
+  // --- worker-thread only ---
+  EventLoop& loop() noexcept { return loop_; }
+  unsigned shard() const noexcept { return shard_; }
+  const std::shared_ptr<WorkerRuntime>& current() const noexcept { return current_; }
+  h1::RequestHead& requestScratch() noexcept { return reqScratch_; }
+  h1::ResponseHead& responseScratch() noexcept { return respScratch_; }
+  AccessLogWriter& accessLog() noexcept { return accessLog_; }
+  bool draining() const noexcept { return draining_; }
+
+  // Origin keep-alive connections. take() returns an idle connection to `originKey` or nullptr.
+  UpstreamConn* takeIdle(const std::string& originKey);
+  // Parks a connection for reuse (or closes it if the pool for that origin is full).
+  void parkIdle(UpstreamConn* conn, uint32_t maxIdle);
+  void forgetIdle(UpstreamConn* conn);  // conn closed while idle
+
+  void sessionClosed(HttpSession* s);
+  // Writes a request id (32 hex chars) into out.
+  void newRequestId(char out[32]) noexcept;
+
+ private:
+  class ListenSocket;
+  void run();
+  void adopt(std::shared_ptr<const Runtime> rt);
+  bool reconcileListeners(const Runtime& rt, std::string& error);
+  void accept(ListenSocket& ls);
+  void maybeFinishDrain();
+
+  unsigned id_;
+  unsigned shard_;
+  EventLoop loop_;
+  std::thread thread_;
+  std::shared_ptr<WorkerRuntime> current_;
+  std::map<std::string, std::unique_ptr<ListenSocket>> listeners_;  // by address text
+  std::vector<HttpSession*> sessions_;                              // index kept in the session
+  std::unordered_map<std::string, std::vector<UpstreamConn*>> idle_;
+  h1::RequestHead reqScratch_;
+  h1::ResponseHead respScratch_;
+  AccessLogWriter accessLog_;
+  int accessLogFd_ = -1;
+  std::string accessLogPath_;
+  bool draining_ = false;
+  Timer drainTimer_;
+  uint64_t rng_[2];
+
+  friend class HttpSession;
+};
+
+// Opens a listening socket (non-blocking, SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY for v6). -1 on error.
+int openListenSocket(const ResolvedAddress& a, std::string& error);
+
+}  // namespace bulwark::http
