@@ -20,7 +20,7 @@ class Router {
   // port), `path` the request target's path (query included; prefix matching only looks at the start).
   int match(std::string_view host, std::string_view path) const noexcept;
 
-  // Lower-cases and strips the port from a Host value ("API.Example.com:443" -> "api.example.com").
+  // Strips the port from a Host value ("api.example.com:443" -> "api.example.com", "[::1]:80" -> "[::1]").
   static std::string_view hostWithoutPort(std::string_view host) noexcept;
 
  private:
