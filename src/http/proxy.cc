@@ -423,8 +423,12 @@ bool HttpSession::processClientInput() {
     rejectParse(r.error);
     return true;
   }
+  // The head's views point into in_: it is consumed only after startRequest() is done with them.
+  pendingHeadBytes_ = r.consumed;
   startRequest(head, r.consumed);
   in_.consume(r.consumed);
+  pendingHeadBytes_ = 0;
+  if (in_.empty() && reqState_ == ReqState::kHead && !closed_) in_.release();
   return true;
 }
 
@@ -724,6 +728,8 @@ bool HttpSession::readUpstream() {
     case Stream::Io::kEof:
     case Stream::Io::kError:
       // The origin closed. What that means depends on where the response is: processUpstreamInput decides.
+      // Over TLS only a close_notify ends a close-delimited body; a bare EOF may be a truncation attack.
+      c->cleanEof = c->stream.ssl == nullptr || tlsPeerClosedCleanly(c->stream.ssl);
       c->closed = true;
       c->stream.readable = false;
       return processUpstreamInput();
@@ -811,6 +817,11 @@ bool HttpSession::processUpstreamInput() {
         moved = true;
       }
       if (eof) {
+        if (!c->cleanEof) {
+          logWarn("origin TLS connection ended without close_notify mid-body; closing the client connection");
+          closeNow();
+          return true;
+        }
         if (respChunkedToClient_) out_.append("0\r\n\r\n", 5);
         respState_ = RespState::kDone;
       }
@@ -978,10 +989,14 @@ void HttpSession::resetForNextRequest() {
   rt_.reset();
   route_ = nullptr;
   origin_ = -1;
-  upstreamHead_.clear();
+  // Idle keep-alive connections must cost little memory: drop the per-request strings' heap storage.
+  std::string().swap(upstreamHead_);
+  std::string().swap(target_);
+  std::string().swap(host_);
+  std::string().swap(hashKey_);
   const Runtime& rt = *worker_.current()->rt;
-  if (in_.empty()) {
-    in_.release();
+  if (in_.size() == pendingHeadBytes_) {  // nothing pipelined behind this request
+    if (pendingHeadBytes_ == 0) in_.release();
     setTimer(TimerKind::kKeepAlive, rt.config.clientTimeouts.keepAlive);
   } else {
     setTimer(TimerKind::kHeader, rt.config.clientTimeouts.header);

@@ -62,6 +62,7 @@ class UpstreamConn final : public IoHandler {
   bool tcpConnected = false;  // TCP part done (a TLS handshake may still be running)
   bool reused = false;     // taken from the keep-alive pool
   bool closed = false;
+  bool cleanEof = true;  // the origin's close was clean (TLS close_notify, or plain TCP)
   HttpSession* owner = nullptr;  // null while idle in the keep-alive pool
   Timer idleTimer;              // closes the connection when it has sat idle in the pool too long
 };
@@ -167,6 +168,7 @@ class HttpSession final : public IoHandler {
   char requestId_[64];
   uint8_t requestIdLen_ = 0;
   bool closeWhenFlushed_ = false;
+  std::size_t pendingHeadBytes_ = 0;  // head bytes still in in_ while startRequest() runs
   bool logged_ = true;        // the current transaction was logged (true between transactions)
   bool requestSent_ = false;  // request head and body fully written to the origin
   bool upstreamKeepAlive_ = false;  // the origin's response allows reusing its connection
