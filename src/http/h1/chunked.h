@@ -30,6 +30,7 @@ class ChunkedDecoder {
         sink(in.substr(pos, n));
         pos += n;
         remaining_ -= n;
+        bodyBytes_ += n;
         if (remaining_ == 0) state_ = State::kDataCr;
         continue;
       }
@@ -47,20 +48,34 @@ class ChunkedDecoder {
   std::size_t maxMetadataBytes = 16384;
 
  private:
-  // Consumes control bytes (size line, CRLFs, trailers) from `in`; never called in kData.
+  // Where we are inside a chunk extension: `;name[=value]`, value a token or a quoted-string.
+  enum class ExtState : std::uint8_t {
+    kNameStart,
+    kName,
+    kValueStart,
+    kToken,
+    kQuoted,
+    kQuotedPair,
+    kAfterQuoted
+  };
+  // Where we are inside the trailer section: each line is a field line or the final empty line.
+  enum class TrailerState : std::uint8_t { kLineStart, kName, kValue, kValueLf, kFinalLf };
+
+  // Consumes control bytes (size line, CRLFs, trailers) from `in`; never called in kData. Stops when the
+  // state becomes kData, kDone or kError, or at the end of `in`.
   std::size_t step(std::string_view in);
+  void stepSize(char c) noexcept;
+  void stepExt(char c) noexcept;
+  void stepTrailer(char c) noexcept;
 
   State state_ = State::kSize;
-  std::uint64_t remaining_ = 0;   // data bytes left in the current chunk
-  std::uint64_t size_ = 0;        // size being parsed
-  std::uint32_t sizeDigits_ = 0;  // hex digits seen on this size line
-  std::uint32_t lineBytes_ = 0;   // bytes on the current trailer line
-  std::uint64_t metadataBytes_ = 0;
+  std::uint64_t remaining_ = 0;      // data bytes left in the current chunk
+  std::uint64_t size_ = 0;           // size being parsed
+  std::uint32_t sizeDigits_ = 0;     // hex digits seen on this size line
+  std::uint64_t metadataBytes_ = 0;  // extension and trailer bytes so far, against maxMetadataBytes
   std::uint64_t bodyBytes_ = 0;
-  bool lastChunk_ = false;
-  // Trailer-line sub-state (see chunked.cc).
-  std::uint8_t trailerState_ = 0;
-  std::uint8_t extState_ = 0;
+  TrailerState trailerState_ = TrailerState::kLineStart;
+  ExtState extState_ = ExtState::kNameStart;
 };
 
 // Writes the chunk header for `n` bytes ("1a2b\r\n") into `out` (at least 18 bytes); returns its length.

@@ -7,7 +7,8 @@
 //   - kIncomplete: more bytes are needed; nothing in the output is valid; call again with more input
 //                  (the parser is stateless, it re-parses from the start: heads are small and bounded);
 //   - kError:      the message is malformed or exceeds a limit; `error` says why and `httpStatus()` the
-//                  status to answer with (400, 414, 431, 501, 505). The connection must be closed.
+//                  status to answer with (400, 414, 431, 505; 502 for a bad status line). The connection
+//                  must be closed.
 // Framing is decided here once (RFC 9112 section 6.3) and never re-derived by the proxy, so the gateway and
 // the origin cannot disagree on where a message ends: every ambiguity is an error, never a guess.
 #pragma once
@@ -32,7 +33,7 @@ enum class ParseError {
   kBadRequestLine,        // 400: not `method SP target SP HTTP/1.x CRLF`
   kBadMethod,             // 400: method is not a token
   kBadTarget,             // 400: invalid byte in the request target, or empty target
-  kBadVersion,            // 505 for HTTP/2.0+, 400 for garbage
+  kBadVersion,            // 505: well-formed HTTP/d.d other than 1.0/1.1 (garbage is kBadRequestLine, 400)
   kRequestLineTooLong,    // 414
   kHeadersTooLarge,       // 431
   kTooManyHeaders,        // 431
@@ -43,9 +44,9 @@ enum class ParseError {
   kBareLf,                // 400: LF line ending without CR
   kBadContentLength,      // 400: not all digits, overflow, or several different values
   kLengthAndChunked,      // 400: Content-Length together with Transfer-Encoding
-  kBadTransferEncoding,   // 501 for an unknown coding; 400 when `chunked` is not the final coding
+  kBadTransferEncoding,   // 400: request TE not exactly `chunked` (or on HTTP/1.0); malformed response TE
   kMissingHost,           // 400: HTTP/1.1 request without exactly one Host header
-  kBadStatusLine,         // response only: malformed status line
+  kBadStatusLine,         // 502, response only: malformed status line
 };
 
 // The HTTP status code to answer a parse error with.
