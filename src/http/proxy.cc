@@ -183,6 +183,9 @@ Stream::Io Stream::readSome(Buffer& buf, std::size_t max, std::size_t& got) {
     if (n > 0) {
       buf.commit(static_cast<std::size_t>(n));
       got = static_cast<std::size_t>(n);
+      // A short read drained the socket: with edge-triggered epoll the next arrival raises a new edge,
+      // so skip the read that would only return EAGAIN (saves one syscall per message).
+      if (got < max) readable = false;
       return Io::kOk;
     }
     if (n == 0) return Io::kEof;
@@ -344,8 +347,7 @@ void HttpSession::drive() {
       if (r != Stream::Io::kOk) return;
       progress = true;
     }
-    progress |= flushClient();
-    if (closed_) return;
+    // Consume input before writing output so that a response head and its body leave in one send().
     progress |= readClient();
     if (closed_) return;
     progress |= processClientInput();
@@ -358,6 +360,8 @@ void HttpSession::drive() {
       progress |= processUpstreamInput();
       if (closed_) return;
     }
+    progress |= flushClient();
+    if (closed_) return;
     if (closeWhenFlushed_ && out_.empty() && !closing_) {
       beginLingeringClose();
       progress = true;
