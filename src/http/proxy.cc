@@ -770,9 +770,12 @@ bool HttpSession::processUpstreamInput() {
       c->in.consume(r.consumed);
       return true;
     }
-    beginResponse(head);
+    // Consume first: beginResponse() may finish the transaction and park the connection (releasing its
+    // buffer). The head's views stay valid: consume() only moves offsets, and nothing writes to c->in here.
     c->in.consume(r.consumed);
-    return true;
+    beginResponse(head);
+    if (respState_ != RespState::kBody || closed_) return true;
+    // Fall through: move the body bytes that came with the head, so head and body leave in one send().
   }
   if (respState_ != RespState::kBody) return false;
   if (out_.size() >= kHighWatermark && !eof) return false;
