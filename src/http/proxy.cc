@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 #include "core/log.h"
@@ -86,17 +87,20 @@ bool addedByEdits(const HeaderEdits& e, std::string_view name) noexcept {
   return false;
 }
 
-void appendHeader(std::string& out, std::string_view name, std::string_view value) {
-  out += name;
-  out += ": ";
-  out += value;
-  out += "\r\n";
+// Out is std::string or Buffer: heads are written straight into the output buffer, no temporary.
+template <typename Out>
+void appendHeader(Out& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(std::string_view(": "));
+  out.append(value);
+  out.append(std::string_view("\r\n"));
 }
 
-void appendDecimal(std::string& out, uint64_t v) {
+template <typename Out>
+void appendDecimal(Out& out, uint64_t v) {
   char buf[24];
-  int n = std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
-  out.append(buf, static_cast<std::size_t>(n));
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(std::string_view(buf, static_cast<std::size_t>(r.ptr - buf)));
 }
 
 void appendChunk(Buffer& out, std::string_view data) {
@@ -489,6 +493,7 @@ void HttpSession::startRequest(const h1::RequestHead& head, std::size_t headByte
       break;
     }
   }
+  if (target.size() > 15 && target_.capacity() <= 15) target_ = worker_.takeString();
   target_.assign(target);
   host_.assign(host);
 
@@ -533,6 +538,7 @@ void HttpSession::startRequest(const h1::RequestHead& head, std::size_t headByte
   tokens.collect(head.headers);
   const HeaderEdits& edits = route.requestHeaders;
   const PoolRuntime& pool = rt.pools[static_cast<std::size_t>(route_->pool)];
+  if (upstreamHead_.capacity() <= 15) upstreamHead_ = worker_.takeString();
   std::string& h = upstreamHead_;
   h.clear();
   h += head.method;
@@ -871,13 +877,12 @@ void HttpSession::beginResponse(const h1::ResponseHead& head) {
   ConnectionTokens tokens;
   tokens.collect(head.headers);
 
-  std::string h;
-  h.reserve(256 + head.headers.size() * 48);
-  h += "HTTP/1.1 ";
+  Buffer& h = out_;
+  h.append(std::string_view("HTTP/1.1 "));
   appendDecimal(h, static_cast<uint64_t>(head.status));
-  h += ' ';
-  h += head.reason.empty() ? reasonPhrase(head.status) : head.reason;
-  h += "\r\n";
+  h.append(std::string_view(" "));
+  h.append(std::string_view(head.reason.empty() ? reasonPhrase(head.status) : head.reason));
+  h.append(std::string_view("\r\n"));
   for (const h1::Header& hd : head.headers) {
     if (isResponseHopByHop(hd.name) || tokens.contains(hd.name)) continue;
     if (iequals(hd.name, "content-length") && !keepLength) continue;
@@ -888,19 +893,18 @@ void HttpSession::beginResponse(const h1::ResponseHead& head) {
   appendHeader(h, "X-Request-Id", std::string_view(requestId_, requestIdLen_));
   for (const auto& [n, v] : edits.add) appendHeader(h, n, v);
   if (respFraming_ == h1::BodyFraming::kContentLength) {
-    h += "Content-Length: ";
+    h.append(std::string_view("Content-Length: "));
     appendDecimal(h, head.contentLength);
-    h += "\r\n";
+    h.append(std::string_view("\r\n"));
   } else if (respChunkedToClient_) {
-    h += "Transfer-Encoding: chunked\r\n";
+    h.append(std::string_view("Transfer-Encoding: chunked\r\n"));
   }
   if (closeAfterResponse_) {
-    h += "Connection: close\r\n";
+    h.append(std::string_view("Connection: close\r\n"));
   } else if (clientHttp10_) {
-    h += "Connection: keep-alive\r\n";
+    h.append(std::string_view("Connection: keep-alive\r\n"));
   }
-  h += "\r\n";
-  out_.append(h);
+  h.append(std::string_view("\r\n"));
   responseStarted_ = true;
   // Whether the origin connection can be reused once the body is read; decided in finishTransaction.
   upstreamKeepAlive_ = head.keepAlive;
@@ -997,8 +1001,8 @@ void HttpSession::resetForNextRequest() {
   route_ = nullptr;
   origin_ = -1;
   // Idle keep-alive connections must cost little memory: drop the per-request strings' heap storage.
-  std::string().swap(upstreamHead_);
-  std::string().swap(target_);
+  worker_.returnString(std::move(upstreamHead_));
+  worker_.returnString(std::move(target_));
   std::string().swap(host_);
   std::string().swap(hashKey_);
   const Runtime& rt = *worker_.current()->rt;
@@ -1032,27 +1036,26 @@ void HttpSession::sendLocalResponse(int status, std::string_view contentType, st
   status_ = status;
   if (close) closeAfterResponse_ = true;
   if (worker_.draining() || !clientKeepAlive_) closeAfterResponse_ = true;
-  std::string h;
-  h += "HTTP/1.1 ";
+  Buffer& h = out_;
+  h.append(std::string_view("HTTP/1.1 "));
   appendDecimal(h, static_cast<uint64_t>(status));
-  h += ' ';
-  h += reasonPhrase(status);
-  h += "\r\n";
+  h.append(std::string_view(" "));
+  h.append(std::string_view(reasonPhrase(status)));
+  h.append(std::string_view("\r\n"));
   appendHeader(h, "Content-Type", contentType);
-  h += "Content-Length: ";
+  h.append(std::string_view("Content-Length: "));
   appendDecimal(h, body.size());
-  h += "\r\n";
+  h.append(std::string_view("\r\n"));
   appendHeader(h, "X-Request-Id", std::string_view(requestId_, requestIdLen_));
   if (route_ != nullptr) {
     for (const auto& [n, v] : route_->config->responseHeaders.add) appendHeader(h, n, v);
   }
   if (closeAfterResponse_) {
-    h += "Connection: close\r\n";
+    h.append(std::string_view("Connection: close\r\n"));
   } else if (clientHttp10_) {
-    h += "Connection: keep-alive\r\n";
+    h.append(std::string_view("Connection: keep-alive\r\n"));
   }
-  h += "\r\n";
-  out_.append(h);
+  h.append(std::string_view("\r\n"));
   if (!headIsHead_) out_.append(body);
   responseStarted_ = true;
   respState_ = RespState::kDone;

@@ -60,6 +60,19 @@ class Worker {
   void forgetIdle(UpstreamConn* conn);  // conn closed while idle
 
   void sessionClosed(HttpSession* s);
+  // Recycled strings for per-request heads, so a request allocates nothing for them and an idle connection
+  // keeps none. The pool is bounded; strings that grew large are freed.
+  std::string takeString() {
+    if (stringPool_.empty()) return {};
+    std::string s = std::move(stringPool_.back());
+    stringPool_.pop_back();
+    s.clear();
+    return s;
+  }
+  void returnString(std::string&& s) {
+    if (s.capacity() > 15 && s.capacity() <= 8192 && stringPool_.size() < 256) stringPool_.push_back(std::move(s));
+    s = std::string();
+  }
   // Writes a request id (32 hex chars) into out.
   void newRequestId(char out[32]) noexcept;
 
@@ -79,6 +92,7 @@ class Worker {
   std::map<std::string, std::unique_ptr<ListenSocket>> listeners_;  // by address text
   std::vector<HttpSession*> sessions_;                              // index kept in the session
   std::unordered_map<std::string, std::vector<UpstreamConn*>> idle_;
+  std::vector<std::string> stringPool_;
   h1::RequestHead reqScratch_;
   h1::ResponseHead respScratch_;
   AccessLogWriter accessLog_;
