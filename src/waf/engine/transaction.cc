@@ -1,0 +1,815 @@
+#include "waf/engine/transaction.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+
+namespace bulwark::waf {
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// application/x-www-form-urlencoded decoding as ModSecurity does for arguments: '+' is a space, %XX is
+// decoded, an invalid escape is kept as is and flagged.
+std::string urlDecodeArg(std::string_view s, bool& invalid) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%' && i + 2 < s.size() && hexValue(s[i + 1]) >= 0 && hexValue(s[i + 2]) >= 0) {
+      out += static_cast<char>(hexValue(s[i + 1]) * 16 + hexValue(s[i + 2]));
+      i += 2;
+    } else {
+      if (c == '%') invalid = true;
+      out += c;
+    }
+  }
+  return out;
+}
+
+int64_t toInt(std::string_view s) {
+  // atoi semantics, as ModSecurity v2 uses for numeric setvar arithmetic.
+  std::size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  bool neg = false;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+  int64_t v = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9' && v < (int64_t{1} << 60)) v = v * 10 + (s[i++] - '0');
+  return neg ? -v : v;
+}
+
+bool isCollectionVar(VariableId v) { return static_cast<std::size_t>(v) <= static_cast<std::size_t>(VariableId::kMatchedVarsNames); }
+
+bool isRequestData(VariableId v) {
+  switch (v) {
+    case VariableId::kTx:
+    case VariableId::kIp:
+    case VariableId::kGlobal:
+    case VariableId::kSession:
+    case VariableId::kUser:
+    case VariableId::kResource:
+    case VariableId::kEnv:
+    case VariableId::kRule:
+    case VariableId::kMatchedVars:
+    case VariableId::kMatchedVarsNames:
+    case VariableId::kMatchedVar:
+    case VariableId::kMatchedVarName:
+    case VariableId::kHighestSeverity:
+    case VariableId::kDuration:
+      return false;
+    default:
+      return true;
+  }
+}
+
+constexpr std::size_t idx(VariableId v) { return static_cast<std::size_t>(v); }
+
+}  // namespace
+
+const char* severityName(int severity) noexcept {
+  static const char* kNames[] = {"EMERGENCY", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"};
+  return severity >= 0 && severity <= 7 ? kNames[severity] : "";
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Collection
+
+void Collection::add(std::string_view key, std::string_view value) {
+  items_.push_back(KeyValue{std::string(key), lower(key), std::string(value)});
+}
+
+void Collection::set(std::string_view key, std::string_view value) {
+  std::string lk = lower(key);
+  for (auto& kv : items_) {
+    if (kv.lkey == lk) {
+      kv.value.assign(value);
+      return;
+    }
+  }
+  items_.push_back(KeyValue{std::string(key), std::move(lk), std::string(value)});
+}
+
+void Collection::remove(std::string_view lkey) {
+  items_.erase(std::remove_if(items_.begin(), items_.end(), [&](const KeyValue& kv) { return kv.lkey == lkey; }),
+               items_.end());
+}
+
+const KeyValue* Collection::find(std::string_view lkey) const {
+  for (const auto& kv : items_) {
+    if (kv.lkey == lkey) return &kv;
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Transaction
+
+Transaction::Transaction(std::shared_ptr<const Program> program, TxInfo info)
+    : program_(std::move(program)),
+      info_(std::move(info)),
+      mode_(program_->engine),
+      requestBodyAccess_(program_->body.requestBodyAccess),
+      responseBodyAccess_(program_->body.responseBodyAccess),
+      requestBodyLimit_(program_->body.requestBodyLimit),
+      start_(std::chrono::steady_clock::now()) {
+  setScalar(VariableId::kRemoteAddr, info_.clientAddress);
+  setScalar(VariableId::kUserAgentIp, info_.clientAddress);
+  setScalar(VariableId::kRemoteHost, info_.clientAddress);
+  setScalar(VariableId::kRemotePort, std::to_string(info_.clientPort));
+  setScalar(VariableId::kServerAddr, info_.serverAddress);
+  setScalar(VariableId::kServerPort, std::to_string(info_.serverPort));
+  setScalar(VariableId::kServerName, info_.serverName);
+  setScalar(VariableId::kUniqueId, info_.uniqueId);
+  setScalar(VariableId::kModsecBuild, "020907100");  // the v2 release whose behaviour we follow
+  setScalar(VariableId::kReqbodyError, "0");
+  setScalar(VariableId::kReqbodyProcessorError, "0");
+  setScalar(VariableId::kInboundDataError, "0");
+  setScalar(VariableId::kOutboundDataError, "0");
+  setScalar(VariableId::kUrlencodedError, "0");
+  for (VariableId v : {VariableId::kMultipartStrictError, VariableId::kMultipartUnmatchedBoundary,
+                       VariableId::kMultipartBoundaryQuoted, VariableId::kMultipartBoundaryWhitespace,
+                       VariableId::kMultipartDataBefore, VariableId::kMultipartDataAfter,
+                       VariableId::kMultipartHeaderFolding, VariableId::kMultipartLfLine,
+                       VariableId::kMultipartMissingSemicolon, VariableId::kMultipartInvalidQuoting,
+                       VariableId::kMultipartInvalidPart, VariableId::kMultipartInvalidHeaderFolding,
+                       VariableId::kMultipartFileLimitExceeded, VariableId::kMultipartCrlfLfLines}) {
+    setScalar(v, "0");
+  }
+}
+
+Transaction::~Transaction() = default;
+
+std::string_view Transaction::store(std::string s) {
+  arena_.push_back(std::move(s));
+  return arena_.back();
+}
+
+void Transaction::setRequestLine(std::string_view method, std::string_view uri, std::string_view protocol) {
+  setScalar(VariableId::kRequestMethod, method);
+  setScalar(VariableId::kRequestProtocol, protocol);
+  std::string line = std::string(method) + " " + std::string(uri) + " " + std::string(protocol);
+  setScalar(VariableId::kRequestLine, line);
+  setScalar(VariableId::kRequestUriRaw, uri);
+  // Absolute-form: REQUEST_URI is the path and query only.
+  std::string_view path = uri;
+  if (path.size() > 7 && (iequals(path.substr(0, 7), "http://") || iequals(path.substr(0, 8), "https://"))) {
+    std::size_t start = path.find("//") + 2;
+    std::size_t slash = path.find('/', start);
+    path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
+  }
+  setScalar(VariableId::kRequestUri, path);
+  std::size_t q = path.find('?');
+  std::string_view file = path.substr(0, q);
+  setScalar(VariableId::kRequestFilename, file);
+  std::size_t slash = file.rfind('/');
+  setScalar(VariableId::kRequestBasename, slash == std::string_view::npos ? file : file.substr(slash + 1));
+  if (q != std::string_view::npos) {
+    std::string_view qs = path.substr(q + 1);
+    setScalar(VariableId::kQueryString, qs);
+    parseQueryString(qs, collections_[idx(VariableId::kArgsGet)]);
+  }
+}
+
+void Transaction::addRequestHeader(std::string_view name, std::string_view value) {
+  collections_[idx(VariableId::kRequestHeaders)].add(name, value);
+  if (iequals(name, "cookie")) parseCookies(value);
+  if (iequals(name, "content-type")) {
+    std::string ct = lower(value);
+    if (ct.rfind("application/x-www-form-urlencoded", 0) == 0) {
+      bodyProcessor_ = "urlencoded";
+    } else if (ct.rfind("multipart/form-data", 0) == 0) {
+      bodyProcessor_ = "multipart";
+    }
+  }
+}
+
+void Transaction::parseQueryString(std::string_view qs, Collection& into) {
+  const char sep = program_->body.argumentSeparator;
+  std::size_t pos = 0;
+  bool invalid = false;
+  while (pos <= qs.size()) {
+    std::size_t end = qs.find(sep, pos);
+    if (end == std::string_view::npos) end = qs.size();
+    std::string_view pair = qs.substr(pos, end - pos);
+    if (!pair.empty()) {
+      if (into.size() >= program_->body.argumentsLimit) break;
+      std::size_t eq = pair.find('=');
+      std::string name = urlDecodeArg(pair.substr(0, eq), invalid);
+      std::string value = eq == std::string_view::npos ? std::string() : urlDecodeArg(pair.substr(eq + 1), invalid);
+      into.add(name, value);
+    }
+    pos = end + 1;
+  }
+  if (invalid) setScalar(VariableId::kUrlencodedError, "1");
+}
+
+void Transaction::parseUrlencoded(std::string_view body, Collection& into, bool& error) {
+  parseQueryString(body, into);
+  error = false;
+}
+
+void Transaction::parseCookies(std::string_view value) {
+  // v0 cookies: `a=b; c=d`. Names and values are not URL-decoded (as ModSecurity).
+  std::size_t pos = 0;
+  while (pos < value.size()) {
+    std::size_t end = value.find(';', pos);
+    if (end == std::string_view::npos) end = value.size();
+    std::string_view pair = value.substr(pos, end - pos);
+    while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);
+    if (!pair.empty()) {
+      std::size_t eq = pair.find('=');
+      std::string_view name = pair.substr(0, eq);
+      std::string_view val = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+      collections_[idx(VariableId::kRequestCookies)].add(name, val);
+    }
+    pos = end + 1;
+  }
+}
+
+void Transaction::processRequestHeaders() { runPhase(1); }
+
+bool Transaction::appendRequestBody(std::string_view chunk) {
+  if (!requestBodyAccess_) return true;
+  if (requestBody_.size() + chunk.size() > requestBodyLimit_) {
+    requestBody_.append(chunk.substr(0, requestBodyLimit_ - requestBody_.size()));
+    requestBodyTruncated_ = true;
+    setScalar(VariableId::kInboundDataError, "1");
+    return false;
+  }
+  requestBody_.append(chunk);
+  return true;
+}
+
+void Transaction::processBody() {
+  setScalar(VariableId::kRequestBodyLength, std::to_string(requestBody_.size()));
+  setScalar(VariableId::kReqbodyProcessor, lower(bodyProcessor_) == "urlencoded" ? "URLENCODED"
+                                           : bodyProcessor_ == "multipart"   ? "MULTIPART"
+                                           : bodyProcessor_ == "json"        ? "JSON"
+                                           : bodyProcessor_ == "xml"         ? "XML"
+                                                                             : "");
+  if (!requestBodyAccess_) return;
+  bool setBodyVariable = forceRequestBodyVariable_ || bodyProcessor_.empty() || bodyProcessor_ == "urlencoded";
+  if (bodyProcessor_ == "urlencoded") {
+    bool err = false;
+    parseUrlencoded(requestBody_, collections_[idx(VariableId::kArgsPost)], err);
+    if (err) {
+      setScalar(VariableId::kReqbodyError, "1");
+      setScalar(VariableId::kReqbodyErrorMsg, "URLENCODED parsing error");
+    }
+  }
+  // Multipart, JSON and XML processors plug in here (src/waf/body/); until then their bodies are exposed
+  // through REQUEST_BODY only, and the processor error flag says the body was not parsed.
+  if (bodyProcessor_ == "multipart" || bodyProcessor_ == "json" || bodyProcessor_ == "xml") {
+    setBodyVariable = true;
+  }
+  if (setBodyVariable) setScalar(VariableId::kRequestBody, requestBody_);
+  uint64_t combined = 0;
+  for (VariableId v : {VariableId::kArgsGet, VariableId::kArgsPost}) {
+    for (const auto& kv : collections_[idx(v)].items()) combined += kv.key.size() + kv.value.size();
+  }
+  setScalar(VariableId::kArgsCombinedSize, std::to_string(combined));
+}
+
+void Transaction::processRequestBody() {
+  processBody();
+  runPhase(2);
+}
+
+void Transaction::setResponseStatus(int status, std::string_view protocol) {
+  setScalar(VariableId::kResponseStatus, std::to_string(status));
+  setScalar(VariableId::kResponseProtocol, protocol);
+  setScalar(VariableId::kStatusLine, std::string(protocol) + " " + std::to_string(status));
+}
+
+void Transaction::addResponseHeader(std::string_view name, std::string_view value) {
+  collections_[idx(VariableId::kResponseHeaders)].add(name, value);
+  if (iequals(name, "content-type")) setScalar(VariableId::kResponseContentType, value);
+  if (iequals(name, "content-length")) setScalar(VariableId::kResponseContentLength, value);
+}
+
+void Transaction::processResponseHeaders() { runPhase(3); }
+
+bool Transaction::wantsResponseBody() const {
+  if (!responseBodyAccess_) return false;
+  std::string ct = lower(scalar(VariableId::kResponseContentType));
+  std::string_view mime = std::string_view(ct).substr(0, ct.find(';'));
+  for (const std::string& m : program_->body.responseMimeTypes) {
+    if (m == mime) return true;
+  }
+  return false;
+}
+
+bool Transaction::appendResponseBody(std::string_view chunk) {
+  uint64_t limit = program_->body.responseBodyLimit;
+  if (responseBody_.size() + chunk.size() > limit) {
+    responseBody_.append(chunk.substr(0, limit - responseBody_.size()));
+    responseBodyTruncated_ = true;
+    setScalar(VariableId::kOutboundDataError, "1");
+    return false;
+  }
+  responseBody_.append(chunk);
+  return true;
+}
+
+void Transaction::processResponseBody() {
+  if (wantsResponseBody()) setScalar(VariableId::kResponseBody, responseBody_);
+  runPhase(4);
+}
+
+void Transaction::processLogging() { runPhase(5); }
+
+int64_t Transaction::anomalyScore() const {
+  const KeyValue* kv = tx().find("anomaly_score");
+  return kv ? toInt(kv->value) : 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Rule evaluation
+
+bool Transaction::ruleRemoved(const Rule& r) const {
+  if (r.removed) return true;
+  for (auto [lo, hi] : removedIds_) {
+    if (r.id >= lo && r.id <= hi) return true;
+  }
+  for (const auto& re : removedTags_) {
+    for (const std::string& t : r.tags) {
+      if (re->matches(t)) return true;
+    }
+  }
+  for (const auto& re : removedMsgs_) {
+    if (re->matches(r.msg.text())) return true;
+  }
+  return false;
+}
+
+void Transaction::runPhase(int phase) {
+  if (mode_ == EngineMode::kOff || allowAll_) return;
+  if (allowRequest_ && phase <= 2) return;
+  if (intervention_.disrupted) return;
+  const auto& list = program_->phases[static_cast<std::size_t>(phase)];
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const Rule& r = *list[i];
+    if (r.isMarker || ruleRemoved(r)) continue;
+    currentRule_ = &r;
+    bool matched = true;
+    for (const Rule* link = &r; link != nullptr; link = link->chained) {
+      if (!evaluateLink(r, *link, phase)) {
+        matched = false;
+        break;
+      }
+    }
+    if (!matched) continue;
+    finishChainMatch(r, phase);
+    if (intervention_.disrupted || allowAll_ || (allowRequest_ && phase <= 2)) return;
+    if (r.disruptive == Disruptive::kAllowPhase && mode_ == EngineMode::kOn) return;
+    if (!r.skipAfter.empty()) {
+      if (r.skipAfterIndex < 0) return;
+      i = static_cast<std::size_t>(r.skipAfterIndex);  // continue after the marker
+      continue;
+    }
+    if (r.skip > 0) {
+      int left = r.skip;
+      while (left > 0 && i + 1 < list.size()) {
+        ++i;
+        if (!list[i]->isMarker) --left;
+      }
+    }
+  }
+  currentRule_ = nullptr;
+}
+
+bool Transaction::excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view key) const {
+  std::string lk;
+  auto lowerKey = [&]() -> std::string_view {
+    if (lk.empty() && !key.empty()) lk = lower(key);
+    return lk;
+  };
+  for (const TargetExclusion& e : link.exclusions) {
+    if (e.matches(var, lowerKey())) return true;
+  }
+  for (const TargetRemoval& tr : removedTargets_) {
+    bool applies = false;
+    for (auto [lo, hi] : tr.idRanges) applies |= starter.id >= lo && starter.id <= hi;
+    if (tr.tagRegex) {
+      if (tr.byMsg) {
+        applies |= tr.tagRegex->matches(starter.msg.text());
+      } else {
+        for (const std::string& t : starter.tags) applies |= tr.tagRegex->matches(t);
+      }
+    }
+    if (!applies) continue;
+    for (const TargetExclusion& e : tr.targets) {
+      if (e.matches(var, lowerKey())) return true;
+    }
+  }
+  return false;
+}
+
+void Transaction::collectFrom(const Collection& c, VariableId var, const Target& t, bool names,
+                              std::vector<Candidate>& out) {
+  const bool copy = !isRequestData(var);
+  for (const KeyValue& kv : c.items()) {
+    if (!t.key.empty() && kv.lkey != t.key) continue;
+    if (t.regex && !t.regex->matches(kv.lkey)) continue;
+    std::string_view key = kv.key;
+    std::string_view value = names ? std::string_view(kv.key) : std::string_view(kv.value);
+    if (copy) {
+      key = store(kv.key);
+      value = names ? key : store(kv.value);
+    }
+    out.push_back(Candidate{var, key, value});
+  }
+}
+
+void Transaction::collect(const Rule& starter, const Rule& link, const Target& t, std::vector<Candidate>& out) {
+  const std::size_t first = out.size();
+  auto coll = [&](VariableId v) -> const Collection& { return collections_[idx(v)]; };
+  switch (t.var) {
+    case VariableId::kArgs:
+      collectFrom(coll(VariableId::kArgsGet), VariableId::kArgs, t, false, out);
+      collectFrom(coll(VariableId::kArgsPost), VariableId::kArgs, t, false, out);
+      break;
+    case VariableId::kArgsNames:
+      collectFrom(coll(VariableId::kArgsGet), VariableId::kArgsNames, t, true, out);
+      collectFrom(coll(VariableId::kArgsPost), VariableId::kArgsNames, t, true, out);
+      break;
+    case VariableId::kArgsGetNames:
+      collectFrom(coll(VariableId::kArgsGet), VariableId::kArgsGetNames, t, true, out);
+      break;
+    case VariableId::kArgsPostNames:
+      collectFrom(coll(VariableId::kArgsPost), VariableId::kArgsPostNames, t, true, out);
+      break;
+    case VariableId::kRequestHeadersNames:
+      collectFrom(coll(VariableId::kRequestHeaders), t.var, t, true, out);
+      break;
+    case VariableId::kRequestCookiesNames:
+      collectFrom(coll(VariableId::kRequestCookies), t.var, t, true, out);
+      break;
+    case VariableId::kResponseHeadersNames:
+      collectFrom(coll(VariableId::kResponseHeaders), t.var, t, true, out);
+      break;
+    case VariableId::kFilesNames:
+      collectFrom(coll(VariableId::kFiles), t.var, t, true, out);
+      break;
+    case VariableId::kMatchedVarsNames:
+      collectFrom(coll(VariableId::kMatchedVars), t.var, t, true, out);
+      break;
+    case VariableId::kMatchedVar:
+      out.push_back(Candidate{t.var, {}, store(matchedVar_)});
+      break;
+    case VariableId::kMatchedVarName:
+      out.push_back(Candidate{t.var, {}, store(matchedVarName_)});
+      break;
+    case VariableId::kRule: {
+      // RULE.id, RULE.msg, ... of the rule being evaluated.
+      std::string v;
+      MacroPart p;
+      p.literal = false;
+      p.collection = "RULE";
+      p.key = t.key;
+      resolve(p, v);
+      out.push_back(Candidate{t.var, t.key, store(v)});
+      break;
+    }
+    default:
+      if (isCollectionVar(t.var)) {
+        collectFrom(coll(t.var), t.var, t, false, out);
+      } else {
+        std::string v;
+        resolveVariable(t.var, {}, v);
+        // A scalar that was never set (e.g. REQUEST_BODY without a body) yields no value, so negated
+        // operators do not match on absent data (v2 behaviour).
+        if (!v.empty() || t.var == VariableId::kRequestBody || t.var == VariableId::kQueryString ||
+            t.var == VariableId::kRequestBasename || t.var == VariableId::kRequestFilename ||
+            t.var == VariableId::kRequestUri) {
+          bool present = !v.empty() || t.var == VariableId::kRequestUri || t.var == VariableId::kRequestFilename ||
+                         t.var == VariableId::kRequestBasename ||
+                         (t.var == VariableId::kQueryString && !scalar(VariableId::kRequestUri).empty() &&
+                          scalar(VariableId::kRequestUri).find('?') != std::string_view::npos) ||
+                         (t.var == VariableId::kRequestBody && !requestBody_.empty());
+          if (present) out.push_back(Candidate{t.var, {}, store(std::move(v))});
+        }
+      }
+      break;
+  }
+  // Exclusions (rule `!X:y`, SecRuleUpdateTarget, ctl:ruleRemoveTarget*).
+  std::size_t w = first;
+  for (std::size_t i = first; i < out.size(); ++i) {
+    VariableId exclVar = out[i].var;
+    if (!excluded(starter, link, exclVar, out[i].key)) out[w++] = out[i];
+  }
+  out.resize(w);
+  if (t.count) {
+    std::size_t n = out.size() - first;
+    out.resize(first);
+    out.push_back(Candidate{t.var, {}, store(std::to_string(n))});
+  }
+}
+
+std::string_view Transaction::transformed(const Rule& link, const Candidate& c, std::string& buf) {
+  if (link.transforms.empty()) return c.value;
+  uint64_t key = 0;
+  const bool cacheable = isRequestData(c.var);
+  if (cacheable) {
+    // Same bytes through the same chain give the same result: cache by (pointer, length, chain).
+    key = reinterpret_cast<uintptr_t>(c.value.data()) * 0x9E3779B97F4A7C15ull ^ c.value.size() * 0xC2B2AE3D27D4EB4Full;
+    for (TransformFn f : link.transforms) key = (key ^ reinterpret_cast<uintptr_t>(f)) * 0x100000001B3ull;
+    auto it = transformCache_.find(key);
+    if (it != transformCache_.end()) return it->second;
+  }
+  std::string cur(c.value);
+  std::string next;
+  for (TransformFn f : link.transforms) {
+    next.clear();
+    if (f(cur, next)) cur.swap(next);
+  }
+  if (cacheable) {
+    auto [it, inserted] = transformCache_.emplace(key, std::move(cur));
+    return it->second;
+  }
+  buf = std::move(cur);
+  return buf;
+}
+
+void Transaction::setCapture(int index, std::string_view value) {
+  collections_[idx(VariableId::kTx)].set(std::to_string(index), value);
+}
+
+void Transaction::unsetCapture(int index) { collections_[idx(VariableId::kTx)].remove(std::to_string(index)); }
+
+bool Transaction::evaluateLink(const Rule& starter, const Rule& link, int phase) {
+  if (link.isAction) {
+    matchedVarName_.clear();
+    runActions(link);
+    return true;
+  }
+  std::vector<Candidate> candidates;
+  for (const Target& t : link.targets) collect(starter, link, t, candidates);
+  bool any = false;
+  captureEnabled_ = link.capture;
+  std::string buf;
+  for (const Candidate& c : candidates) {
+    bool hit = false;
+    std::string_view value = c.value;
+    if (link.multiMatch && !link.transforms.empty()) {
+      // multiMatch: the operator runs on the value before and after each transformation that changes it.
+      std::string cur(c.value);
+      hit = link.op->match(*this, cur) != link.opNegated;
+      std::string next;
+      for (std::size_t k = 0; !hit && k < link.transforms.size(); ++k) {
+        next.clear();
+        if (link.transforms[k](cur, next)) {
+          cur.swap(next);
+          hit = link.op->match(*this, cur) != link.opNegated;
+        }
+      }
+      if (hit) value = store(cur);
+    } else {
+      value = transformed(link, c, buf);
+      hit = link.op->match(*this, value) != link.opNegated;
+      if (hit && value.data() == buf.data()) value = store(buf);
+    }
+    if (hit) {
+      any = true;
+      onMatch(link, c, value);
+      if (intervention_.disrupted) break;
+    }
+  }
+  captureEnabled_ = false;
+  (void)phase;
+  return any;
+}
+
+std::string Transaction::variableName(VariableId v, std::string_view key) const {
+  std::string n(variableInfo(v).name);
+  if (!key.empty()) {
+    n += ':';
+    n += key;
+  }
+  return n;
+}
+
+void Transaction::onMatch(const Rule& link, const Candidate& c, std::string_view value) {
+  matchedVar_.assign(value);
+  matchedVarName_ = variableName(c.var, c.key);
+  collections_[idx(VariableId::kMatchedVars)].add(matchedVarName_, value);
+  runActions(link);
+}
+
+void Transaction::runActions(const Rule& link) {
+  std::string key;
+  std::string val;
+  for (const SetVar& sv : link.setvars) {
+    Collection& col = collections_[idx(sv.collection)];
+    std::string k = lower(expandMacro(sv.key, *this, key));
+    if (sv.op == SetVar::Op::kDelete) {
+      col.remove(k);
+      continue;
+    }
+    std::string_view v = expandMacro(sv.value, *this, val);
+    if (sv.op == SetVar::Op::kSet) {
+      col.set(k, v);
+    } else {
+      const KeyValue* old = col.find(k);
+      int64_t base = old ? toInt(old->value) : 0;
+      int64_t delta = toInt(v);
+      col.set(k, std::to_string(sv.op == SetVar::Op::kAdd ? base + delta : base - delta));
+    }
+  }
+  for (const auto& [k, v] : link.setenvs) {
+    std::string ks(expandMacro(k, *this, key));
+    collections_[idx(VariableId::kEnv)].set(ks, expandMacro(v, *this, val));
+  }
+  // initcol: persistent collections live for the transaction here (see docs/waf.md); expirevar is
+  // accepted and has no effect within one transaction.
+  for (const CtlAction& c : link.ctls) applyCtl(c);
+}
+
+void Transaction::applyCtl(const CtlAction& c) {
+  switch (c.kind) {
+    case CtlAction::Kind::kRuleEngine:
+      if (iequals(c.value, "on")) {
+        mode_ = EngineMode::kOn;
+      } else if (iequals(c.value, "off")) {
+        mode_ = EngineMode::kOff;
+      } else {
+        mode_ = EngineMode::kDetectionOnly;
+      }
+      break;
+    case CtlAction::Kind::kRuleRemoveById:
+      removedIds_.insert(removedIds_.end(), c.idRanges.begin(), c.idRanges.end());
+      break;
+    case CtlAction::Kind::kRuleRemoveByTag: removedTags_.push_back(c.tagRegex); break;
+    case CtlAction::Kind::kRuleRemoveByMsg: removedMsgs_.push_back(c.tagRegex); break;
+    case CtlAction::Kind::kRuleRemoveTargetById:
+    case CtlAction::Kind::kRuleRemoveTargetByTag:
+    case CtlAction::Kind::kRuleRemoveTargetByMsg: {
+      TargetRemoval tr;
+      tr.idRanges = c.idRanges;
+      tr.tagRegex = c.tagRegex;
+      tr.byMsg = c.kind == CtlAction::Kind::kRuleRemoveTargetByMsg;
+      tr.targets = c.targets;
+      removedTargets_.push_back(std::move(tr));
+      break;
+    }
+    case CtlAction::Kind::kRequestBodyAccess: requestBodyAccess_ = iequals(c.value, "on") || c.value == "1"; break;
+    case CtlAction::Kind::kRequestBodyLimit: requestBodyLimit_ = static_cast<uint64_t>(std::max<int64_t>(0, toInt(c.value))); break;
+    case CtlAction::Kind::kRequestBodyProcessor: bodyProcessor_ = c.value; break;
+    case CtlAction::Kind::kForceRequestBodyVariable:
+      forceRequestBodyVariable_ = iequals(c.value, "on") || c.value == "1";
+      break;
+    case CtlAction::Kind::kResponseBodyAccess: responseBodyAccess_ = iequals(c.value, "on") || c.value == "1"; break;
+    default: break;
+  }
+}
+
+void Transaction::finishChainMatch(const Rule& starter, int phase) {
+  if (starter.severity >= 0 && starter.severity < highestSeverity_) highestSeverity_ = starter.severity;
+  const bool wouldDisrupt = starter.disruptive == Disruptive::kDeny || starter.disruptive == Disruptive::kDrop ||
+                            starter.disruptive == Disruptive::kRedirect;
+  const bool disrupts = wouldDisrupt && mode_ == EngineMode::kOn;
+  if (starter.log.value_or(true) || disrupts) {
+    RuleMatch m;
+    m.rule = &starter;
+    m.phase = phase;
+    m.matchedVarName = matchedVarName_;
+    m.matchedVar = matchedVar_;
+    std::string scratch;
+    m.message = std::string(expandMacro(starter.msg, *this, scratch));
+    m.data = std::string(expandMacro(starter.logdata, *this, scratch));
+    m.disruptive = disrupts;
+    m.log = starter.log.value_or(true);
+    matches_.push_back(std::move(m));
+  }
+  if (mode_ != EngineMode::kOn) return;
+  switch (starter.disruptive) {
+    case Disruptive::kDeny:
+    case Disruptive::kDrop:
+    case Disruptive::kRedirect:
+      intervention_.disrupted = true;
+      intervention_.status = starter.status != 0 ? starter.status : 403;
+      intervention_.drop = starter.disruptive == Disruptive::kDrop;
+      if (starter.disruptive == Disruptive::kRedirect) {
+        std::string scratch;
+        intervention_.redirect = std::string(expandMacro(starter.redirectUrl, *this, scratch));
+        intervention_.status = starter.status >= 300 && starter.status < 400 ? starter.status : 302;
+      }
+      intervention_.ruleId = starter.id;
+      intervention_.phase = phase;
+      break;
+    case Disruptive::kAllow: allowAll_ = true; break;
+    case Disruptive::kAllowRequest: allowRequest_ = true; break;
+    default: break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Macro / variable resolution
+
+void Transaction::resolveVariable(VariableId v, std::string_view key, std::string& out) {
+  auto fromCollection = [&](VariableId c) {
+    if (key.empty()) return;
+    const KeyValue* kv = collections_[idx(c)].find(lower(key));
+    if (kv) out += kv->value;
+  };
+  switch (v) {
+    case VariableId::kMatchedVar: out += matchedVar_; return;
+    case VariableId::kMatchedVarName: out += matchedVarName_; return;
+    case VariableId::kHighestSeverity: out += std::to_string(highestSeverity_); return;
+    case VariableId::kDuration:
+      out += std::to_string(
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start_).count());
+      return;
+    case VariableId::kTime:
+    case VariableId::kTimeDay:
+    case VariableId::kTimeEpoch:
+    case VariableId::kTimeHour:
+    case VariableId::kTimeMin:
+    case VariableId::kTimeMon:
+    case VariableId::kTimeSec:
+    case VariableId::kTimeWday:
+    case VariableId::kTimeYear: {
+      std::time_t now = std::time(nullptr);
+      std::tm tm{};
+      ::localtime_r(&now, &tm);
+      char buf[32];
+      switch (v) {
+        case VariableId::kTime: std::strftime(buf, sizeof buf, "%H:%M:%S", &tm); break;
+        case VariableId::kTimeDay: std::snprintf(buf, sizeof buf, "%d", tm.tm_mday); break;
+        case VariableId::kTimeEpoch: std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(now)); break;
+        case VariableId::kTimeHour: std::snprintf(buf, sizeof buf, "%d", tm.tm_hour); break;
+        case VariableId::kTimeMin: std::snprintf(buf, sizeof buf, "%d", tm.tm_min); break;
+        case VariableId::kTimeMon: std::snprintf(buf, sizeof buf, "%d", tm.tm_mon); break;
+        case VariableId::kTimeSec: std::snprintf(buf, sizeof buf, "%d", tm.tm_sec); break;
+        case VariableId::kTimeWday: std::snprintf(buf, sizeof buf, "%d", tm.tm_wday); break;
+        default: std::snprintf(buf, sizeof buf, "%d", tm.tm_year + 1900); break;
+      }
+      out += buf;
+      return;
+    }
+    case VariableId::kArgs:
+      fromCollection(VariableId::kArgsGet);
+      if (out.empty()) fromCollection(VariableId::kArgsPost);
+      return;
+    default:
+      if (isCollectionVar(v)) {
+        fromCollection(v);
+      } else {
+        out += scalar(v);
+      }
+  }
+}
+
+void Transaction::resolve(const MacroPart& ref, std::string& out) {
+  if (ref.collection == "RULE") {
+    const Rule* r = currentRule_;
+    if (r == nullptr) return;
+    if (ref.key == "id") {
+      out += std::to_string(r->id);
+    } else if (ref.key == "msg") {
+      std::string s;
+      out += expandMacro(r->msg, *this, s);
+    } else if (ref.key == "severity") {
+      out += std::to_string(r->severity);
+    } else if (ref.key == "rev") {
+      out += r->rev;
+    } else if (ref.key == "ver") {
+      out += r->ver;
+    } else if (ref.key == "logdata") {
+      std::string s;
+      out += expandMacro(r->logdata, *this, s);
+    } else if (ref.key == "phase") {
+      out += std::to_string(r->phase);
+    }
+    return;
+  }
+  const VariableInfo* v = findVariable(ref.collection);
+  if (v == nullptr) return;
+  resolveVariable(v->id, ref.key, out);
+}
+
+}  // namespace bulwark::waf

@@ -1,0 +1,184 @@
+// One HTTP transaction through the WAF: collections, phases 1-5, interventions, matched rules.
+//
+// A Transaction is created per request on the worker that serves it and never shared between threads. It
+// holds a shared_ptr to the compiled Program, so a rule reload never changes the rules under it.
+// Feed it in order: request line + headers -> processRequestHeaders (phase 1); body chunks ->
+// processRequestBody (phase 2); response status + headers -> processResponseHeaders (3); response body ->
+// processResponseBody (4); processLogging (5). After each, intervention() says whether to stop.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "waf/engine/program.h"
+
+namespace bulwark::waf {
+
+struct KeyValue {
+  std::string key;   // as received
+  std::string lkey;  // lower-cased, for selector matching
+  std::string value;
+};
+
+// An ordered multimap with case-insensitive keys (ModSecurity collections keep duplicates and order).
+class Collection {
+ public:
+  void add(std::string_view key, std::string_view value);
+  // Replaces all items with that key (TX and the persistent collections hold one value per key).
+  void set(std::string_view key, std::string_view value);
+  void remove(std::string_view lkey);
+  const KeyValue* find(std::string_view lkey) const;
+  const std::vector<KeyValue>& items() const noexcept { return items_; }
+  std::size_t size() const noexcept { return items_.size(); }
+  void clear() { items_.clear(); }
+
+ private:
+  std::vector<KeyValue> items_;
+};
+
+struct TxInfo {
+  std::string clientAddress;
+  uint16_t clientPort = 0;
+  std::string serverAddress;
+  uint16_t serverPort = 0;
+  std::string uniqueId;
+  std::string serverName;  // host name for logs
+};
+
+struct Intervention {
+  bool disrupted = false;
+  int status = 403;
+  bool drop = false;
+  std::string redirect;
+  int64_t ruleId = 0;
+  int phase = 0;
+};
+
+// One rule (chain) that matched, with everything the logs need.
+struct RuleMatch {
+  const Rule* rule = nullptr;
+  int phase = 0;
+  std::string matchedVarName;
+  std::string matchedVar;
+  std::string message;  // msg, expanded
+  std::string data;     // logdata, expanded
+  bool disruptive = false;
+  bool log = true;
+};
+
+class Transaction final : public OperatorContext {
+ public:
+  Transaction(std::shared_ptr<const Program> program, TxInfo info);
+  ~Transaction() override;
+
+  // --- request ---
+  void setRequestLine(std::string_view method, std::string_view uri, std::string_view protocol);
+  void addRequestHeader(std::string_view name, std::string_view value);
+  void processRequestHeaders();
+  // Returns false once the body is over the inspection limit (the caller decides: reject or pass on).
+  bool appendRequestBody(std::string_view chunk);
+  void processRequestBody();
+  // --- response ---
+  void setResponseStatus(int status, std::string_view protocol);
+  void addResponseHeader(std::string_view name, std::string_view value);
+  void processResponseHeaders();
+  bool appendResponseBody(std::string_view chunk);
+  void processResponseBody();
+  void processLogging();
+
+  const Intervention& intervention() const noexcept { return intervention_; }
+  const std::vector<RuleMatch>& matches() const noexcept { return matches_; }
+  EngineMode mode() const noexcept { return mode_; }
+  bool requestBodyAccess() const noexcept { return requestBodyAccess_; }
+  bool responseBodyAccess() const noexcept { return responseBodyAccess_; }
+  // True if the response body should be inspected: access on and MIME type in SecResponseBodyMimeType.
+  bool wantsResponseBody() const;
+  const TxInfo& info() const noexcept { return info_; }
+  std::string_view requestUri() const noexcept { return scalar(VariableId::kRequestUri); }
+  const Collection& tx() const noexcept { return collections_[static_cast<std::size_t>(VariableId::kTx)]; }
+  int64_t anomalyScore() const;
+
+  // OperatorContext / MacroResolver.
+  bool captureEnabled() const noexcept override { return captureEnabled_; }
+  void setCapture(int index, std::string_view value) override;
+  void unsetCapture(int index) override;
+  std::string& scratch() noexcept override { return opScratch_; }
+  void resolve(const MacroPart& ref, std::string& out) override;
+
+ private:
+  struct Candidate {
+    VariableId var;
+    std::string_view key;  // original-case key ("" for scalars)
+    std::string_view value;
+  };
+  struct TargetRemoval {
+    std::vector<std::pair<int64_t, int64_t>> idRanges;
+    std::shared_ptr<SelectorRegex> tagRegex;
+    bool byMsg = false;
+    std::vector<TargetExclusion> targets;
+  };
+
+  void runPhase(int phase);
+  bool ruleRemoved(const Rule& r) const;
+  bool evaluateLink(const Rule& starter, const Rule& link, int phase);
+  void collect(const Rule& starter, const Rule& link, const Target& t, std::vector<Candidate>& out);
+  void collectFrom(const Collection& c, VariableId var, const Target& t, bool names, std::vector<Candidate>& out);
+  bool excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view key) const;
+  std::string_view transformed(const Rule& link, const Candidate& c, std::string& buf);
+  void onMatch(const Rule& link, const Candidate& c, std::string_view value);
+  void runActions(const Rule& link);
+  void applyCtl(const CtlAction& c);
+  void finishChainMatch(const Rule& starter, int phase);
+  void parseQueryString(std::string_view qs, Collection& into);
+  void parseUrlencoded(std::string_view body, Collection& into, bool& error);
+  void parseCookies(std::string_view value);
+  void processBody();
+  std::string_view scalar(VariableId v) const noexcept { return scalars_[static_cast<std::size_t>(v)]; }
+  void setScalar(VariableId v, std::string_view s) { scalars_[static_cast<std::size_t>(v)] = std::string(s); }
+  std::string_view store(std::string s);
+  std::string variableName(VariableId v, std::string_view key) const;
+  void resolveVariable(VariableId v, std::string_view key, std::string& out);
+
+  std::shared_ptr<const Program> program_;
+  TxInfo info_;
+  EngineMode mode_;
+  bool requestBodyAccess_;
+  bool responseBodyAccess_;
+  uint64_t requestBodyLimit_;
+  std::string bodyProcessor_;  // "urlencoded", "multipart", "json", "xml" or ""
+  bool forceRequestBodyVariable_ = false;
+  std::array<Collection, static_cast<std::size_t>(VariableId::kMatchedVarsNames) + 1> collections_;
+  std::array<std::string, static_cast<std::size_t>(VariableId::kCount)> scalars_;
+  std::string requestBody_;
+  std::string responseBody_;
+  bool requestBodyTruncated_ = false;
+  bool responseBodyTruncated_ = false;
+  std::vector<std::pair<int64_t, int64_t>> removedIds_;
+  std::vector<std::shared_ptr<SelectorRegex>> removedTags_;
+  std::vector<std::shared_ptr<SelectorRegex>> removedMsgs_;
+  std::vector<TargetRemoval> removedTargets_;
+  Intervention intervention_;
+  std::vector<RuleMatch> matches_;
+  bool allowAll_ = false;      // `allow`: no more rules in any phase
+  bool allowRequest_ = false;  // `allow:request`: no more request-phase rules
+  bool captureEnabled_ = false;
+  int highestSeverity_ = 255;
+  std::string matchedVar_;
+  std::string matchedVarName_;
+  std::string opScratch_;
+  std::string macroScratch_;
+  std::deque<std::string> arena_;  // owned copies of values whose source may change mid-rule (TX)
+  std::unordered_map<uint64_t, std::string> transformCache_;
+  std::chrono::steady_clock::time_point start_;
+  const Rule* currentRule_ = nullptr;
+};
+
+const char* severityName(int severity) noexcept;
+
+}  // namespace bulwark::waf

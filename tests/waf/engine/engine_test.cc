@@ -1,0 +1,138 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "waf/engine/program.h"
+#include "waf/engine/transaction.h"
+
+namespace bulwark::waf {
+namespace {
+
+std::shared_ptr<const Program> compileOk(std::string_view text) {
+  CompileResult r = compileText(text, "test.conf");
+  for (const auto& e : r.errors) ADD_FAILURE() << e;
+  return r.program;
+}
+
+std::unique_ptr<Transaction> run(const std::shared_ptr<const Program>& p, std::string_view uri,
+                                 std::vector<std::pair<std::string, std::string>> headers = {},
+                                 std::string_view body = {}) {
+  auto tx = std::make_unique<Transaction>(p, TxInfo{"192.0.2.1", 5555, "127.0.0.1", 80, "uid1", "example.com"});
+  tx->setRequestLine("GET", uri, "HTTP/1.1");
+  for (auto& [n, v] : headers) tx->addRequestHeader(n, v);
+  tx->processRequestHeaders();
+  if (!tx->intervention().disrupted) {
+    tx->appendRequestBody(body);
+    tx->processRequestBody();
+  }
+  return tx;
+}
+
+bool matched(const Transaction& tx, int64_t id) {
+  for (const auto& m : tx.matches()) {
+    if (m.rule->id == id) return true;
+  }
+  return false;
+}
+
+TEST(WafEngine, DenyRuleBlocksMatchingArgument) {
+  auto p = compileOk(R"(SecRuleEngine On
+SecRule ARGS "@rx attack" "id:1,phase:2,deny,status:403,msg:'found %{MATCHED_VAR_NAME}'")");
+  ASSERT_TRUE(p);
+  auto tx = run(p, "/x?a=1&b=the+attack");
+  EXPECT_TRUE(tx->intervention().disrupted);
+  EXPECT_EQ(tx->intervention().status, 403);
+  ASSERT_EQ(tx->matches().size(), 1u);
+  EXPECT_EQ(tx->matches()[0].message, "found ARGS:b");
+  EXPECT_FALSE(run(p, "/x?a=benign")->intervention().disrupted);
+}
+
+TEST(WafEngine, DetectionOnlyLogsButNeverDisrupts) {
+  auto p = compileOk(R"(SecRuleEngine DetectionOnly
+SecRule ARGS "@rx attack" "id:1,phase:1,deny")");
+  auto tx = run(p, "/?q=attack");
+  EXPECT_FALSE(tx->intervention().disrupted);
+  EXPECT_TRUE(matched(*tx, 1));
+}
+
+TEST(WafEngine, ChainMatchesOnlyWhenEveryLinkMatches) {
+  auto p = compileOk(R"(SecRule REQUEST_METHOD "@streq GET" "id:1,phase:1,pass,log,chain"
+  SecRule ARGS:id "@rx ^[0-9]+$" "setvar:tx.ok=1")");
+  EXPECT_TRUE(matched(*run(p, "/?id=42"), 1));
+  EXPECT_FALSE(matched(*run(p, "/?id=x"), 1));
+}
+
+TEST(WafEngine, SetvarArithmeticAndMacros) {
+  auto p = compileOk(R"(SecAction "id:1,phase:1,pass,nolog,setvar:tx.score=5,setvar:tx.step=2"
+SecRule ARGS "@rx x" "id:2,phase:1,pass,nolog,setvar:'tx.score=+%{tx.step}'"
+SecRule TX:SCORE "@ge 9" "id:3,phase:1,pass,log")");
+  auto tx = run(p, "/?a=x&b=x");  // two matching values: the setvar runs per match (v2)
+  EXPECT_EQ(tx->tx().find("score")->value, "9");
+  EXPECT_TRUE(matched(*tx, 3));
+}
+
+TEST(WafEngine, SkipAfterJumpsToMarker) {
+  auto p = compileOk(R"(SecRule ARGS:skip "@streq 1" "id:1,phase:1,pass,nolog,skipAfter:END"
+SecRule ARGS "@rx ." "id:2,phase:1,pass,log"
+SecMarker END
+SecRule ARGS "@rx ." "id:3,phase:1,pass,log")");
+  auto tx = run(p, "/?skip=1");
+  EXPECT_FALSE(matched(*tx, 2));
+  EXPECT_TRUE(matched(*tx, 3));
+  EXPECT_TRUE(matched(*run(p, "/?skip=0"), 2));
+}
+
+TEST(WafEngine, ExclusionsAndCtlRemoveTarget) {
+  auto p = compileOk(R"(SecRule ARGS|!ARGS:safe "@rx evil" "id:1,phase:2,pass,log"
+SecRule REQUEST_URI "@beginsWith /api" "id:2,phase:1,pass,nolog,ctl:ruleRemoveTargetById=3;ARGS:token"
+SecRule ARGS "@rx evil" "id:3,phase:2,pass,log")");
+  EXPECT_FALSE(matched(*run(p, "/?safe=evil"), 1));
+  EXPECT_TRUE(matched(*run(p, "/?other=evil"), 1));
+  EXPECT_FALSE(matched(*run(p, "/api?token=evil"), 3));
+  EXPECT_TRUE(matched(*run(p, "/web?token=evil"), 3));
+}
+
+TEST(WafEngine, CountTargetsAndTransformations) {
+  auto p = compileOk(R"(SecRule &ARGS "@eq 2" "id:1,phase:1,pass,log"
+SecRule ARGS "@streq select" "id:2,phase:1,pass,log,t:none,t:lowercase")");
+  auto tx = run(p, "/?a=SeLeCt&b=2");
+  EXPECT_TRUE(matched(*tx, 1));
+  EXPECT_TRUE(matched(*tx, 2));
+}
+
+TEST(WafEngine, UrlencodedBodyBecomesArgsPost) {
+  auto p = compileOk(R"(SecRequestBodyAccess On
+SecRule ARGS_POST:user "@streq admin" "id:1,phase:2,pass,log")");
+  auto tx = run(p, "/login", {{"Content-Type", "application/x-www-form-urlencoded"}}, "user=admin&pw=x");
+  EXPECT_TRUE(matched(*tx, 1));
+}
+
+TEST(WafEngine, UnknownNamesAreLoadErrorsWithFileAndLine) {
+  CompileResult r = compileText("SecRuleEngine On\nSecRule ARGS \"@nosuchop x\" \"id:1,phase:1,pass\"\n", "t.conf");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].rfind("t.conf:2: ", 0), 0u) << r.errors[0];
+  EXPECT_FALSE(r.program);
+  r = compileText("SecRule NOSUCHVAR \"@rx x\" \"id:1,phase:1,pass\"\n", "t.conf");
+  ASSERT_EQ(r.errors.size(), 1u);
+  r = compileText("SecRule ARGS \"@rx x\" \"id:1,phase:1,pass,frobnicate\"\n", "t.conf");
+  ASSERT_EQ(r.errors.size(), 1u);
+  r = compileText("SecRule ARGS \"@rx x\" \"id:1,phase:1,pass,t:nosuch\"\n", "t.conf");
+  ASSERT_EQ(r.errors.size(), 1u);
+  r = compileText("SecFrobnicate On\n", "t.conf");
+  ASSERT_EQ(r.errors.size(), 1u);
+}
+
+TEST(WafEngine, LoadsDebianCoreRuleSet) {
+  const std::string setup = "/etc/modsecurity/crs/crs-setup.conf";
+  const std::string rules = "/usr/share/modsecurity-crs/rules/*.conf";
+  if (!std::filesystem::exists(setup)) GTEST_SKIP() << "modsecurity-crs is not installed";
+  std::vector<std::string> files = {setup, rules};
+  if (std::filesystem::exists("/etc/nginx/modsecurity.conf")) files.insert(files.begin(), "/etc/nginx/modsecurity.conf");
+  CompileResult r = compileFiles(files);
+  for (const auto& e : r.errors) ADD_FAILURE() << e;
+  ASSERT_TRUE(r.program);
+  EXPECT_GT(r.program->ruleCount, 500u);
+}
+
+}  // namespace
+}  // namespace bulwark::waf
