@@ -103,6 +103,8 @@ class Transaction final : public OperatorContext {
   std::string_view requestUri() const noexcept { return scalar(VariableId::kRequestUri); }
   const Collection& tx() const noexcept { return collections_[static_cast<std::size_t>(VariableId::kTx)]; }
   int64_t anomalyScore() const;
+  const Collection& collection(VariableId v) const noexcept { return collections_[static_cast<std::size_t>(v)]; }
+  std::string_view variable(VariableId v) const noexcept { return scalar(v); }
 
   // OperatorContext / MacroResolver.
   bool captureEnabled() const noexcept override { return captureEnabled_; }

@@ -1,0 +1,267 @@
+#include "waf/log/log.h"
+
+#include <cctype>
+#include <ctime>
+
+#include "core/log.h"
+
+namespace bulwark::waf {
+
+namespace {
+
+bool containsNoCase(std::string_view hay, std::string_view needle) {
+  if (needle.size() > hay.size()) return false;
+  for (std::size_t i = 0; i + needle.size() <= hay.size(); ++i) {
+    bool eq = true;
+    for (std::size_t k = 0; k < needle.size() && eq; ++k) {
+      eq = std::tolower(static_cast<unsigned char>(hay[i + k])) == needle[k];
+    }
+    if (eq) return true;
+  }
+  return false;
+}
+
+bool luhnValid(std::string_view digits) {
+  int sum = 0;
+  bool dbl = false;
+  for (std::size_t i = digits.size(); i-- > 0;) {
+    int d = digits[i] - '0';
+    if (dbl) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    dbl = !dbl;
+  }
+  return sum % 10 == 0;
+}
+
+// Escapes a value for a [key "value"] field: quotes and backslashes escaped, control bytes as \xHH.
+void appendField(std::string& out, std::string_view v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char c : v) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+}
+
+std::string operatorTitle(std::string_view name) {
+  std::string t(name);
+  if (!t.empty()) t[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(t[0])));
+  return t;
+}
+
+}  // namespace
+
+std::string maskCardNumbers(std::string_view text) {
+  std::string out(text);
+  std::size_t i = 0;
+  while (i < out.size()) {
+    if (!std::isdigit(static_cast<unsigned char>(out[i]))) {
+      ++i;
+      continue;
+    }
+    // A run of digits, possibly separated by single spaces or dashes.
+    std::size_t j = i;
+    std::string digits;
+    std::size_t lastDigit = i;
+    while (j < out.size()) {
+      if (std::isdigit(static_cast<unsigned char>(out[j]))) {
+        digits += out[j];
+        lastDigit = j;
+        ++j;
+      } else if ((out[j] == ' ' || out[j] == '-') && j + 1 < out.size() &&
+                 std::isdigit(static_cast<unsigned char>(out[j + 1])) && digits.size() < 19) {
+        ++j;
+      } else {
+        break;
+      }
+    }
+    // Any 13..19-digit window of the run that passes Luhn is a card number: mask the whole run but the last 4.
+    bool card = false;
+    if (digits.size() >= 13) {
+      for (std::size_t len = 13; len <= 19 && !card; ++len) {
+        for (std::size_t s = 0; s + len <= digits.size() && !card; ++s) card = luhnValid(std::string_view(digits).substr(s, len));
+      }
+    }
+    if (card) {
+      std::size_t keep = 4;
+      std::size_t seen = digits.size();
+      for (std::size_t k = i; k <= lastDigit; ++k) {
+        if (std::isdigit(static_cast<unsigned char>(out[k]))) {
+          if (seen > keep) out[k] = '*';
+          --seen;
+        }
+      }
+    }
+    i = lastDigit + 1;
+  }
+  return out;
+}
+
+bool isSensitiveName(std::string_view name) {
+  // Strip a collection prefix ("ARGS:password" -> "password").
+  std::size_t colon = name.rfind(':');
+  std::string_view n = colon == std::string_view::npos ? name : name.substr(colon + 1);
+  static constexpr std::string_view kExact[] = {"authorization", "proxy-authorization", "cookie", "set-cookie"};
+  for (std::string_view e : kExact) {
+    if (n.size() == e.size() && containsNoCase(n, e)) return true;
+  }
+  static constexpr std::string_view kParts[] = {"passw", "pwd", "secret", "token", "api_key", "apikey", "cvv", "cvc",
+                                                "pin"};
+  for (std::string_view p : kParts) {
+    if (containsNoCase(n, p)) return true;
+  }
+  return false;
+}
+
+std::string maskedValue(std::string_view name, std::string_view value) {
+  if (isSensitiveName(name)) return value.empty() ? std::string() : std::string("*****");
+  return maskCardNumbers(value);
+}
+
+void appendErrorLogLine(std::string& out, const Transaction& tx, const RuleMatch& m) {
+  const Rule& r = *m.rule;
+  out += '[';
+  appendUtcTimestamp(out);
+  out += "] [client ";
+  out += tx.info().clientAddress;
+  out += "] ModSecurity: ";
+  if (m.disruptive) {
+    out += "Access denied with code ";
+    out += std::to_string(tx.intervention().status);
+    out += " (phase ";
+    out += std::to_string(m.phase);
+    out += "). ";
+  } else {
+    out += "Warning. ";
+  }
+  if (r.op) {
+    out += "Matched \"Operator `";
+    out += operatorTitle(r.opName);
+    out += "' with parameter `";
+    appendField(out, maskCardNumbers(r.opParam.substr(0, 256)));
+    out += "' against variable `";
+    appendField(out, m.matchedVarName);
+    out += "' (Value: `";
+    appendField(out, maskedValue(m.matchedVarName, std::string_view(m.matchedVar).substr(0, 256)));
+    out += "' ) ";
+  } else {
+    out += "Unconditional match in SecAction. ";
+  }
+  auto field = [&](std::string_view key, std::string_view value) {
+    out += '[';
+    out += key;
+    out += " \"";
+    appendField(out, value);
+    out += "\"] ";
+  };
+  field("file", r.file);
+  field("line", std::to_string(r.line));
+  field("id", std::to_string(r.id));
+  if (!r.rev.empty()) field("rev", r.rev);
+  field("msg", maskCardNumbers(m.message));
+  field("data", maskCardNumbers(m.data.substr(0, 512)));
+  if (r.severity >= 0) field("severity", severityName(r.severity));
+  if (!r.ver.empty()) field("ver", r.ver);
+  if (!r.maturity.empty()) field("maturity", r.maturity);
+  if (!r.accuracy.empty()) field("accuracy", r.accuracy);
+  for (const std::string& t : r.tags) field("tag", t);
+  field("hostname", tx.info().serverName);
+  field("uri", maskCardNumbers(tx.requestUri()));
+  field("unique_id", tx.info().uniqueId);
+  out.back() = '\n';
+}
+
+void appendAuditRecord(std::string& out, const Transaction& tx, int status) {
+  auto str = [&](std::string_view v) {
+    out += '"';
+    appendJsonEscaped(out, v);
+    out += '"';
+  };
+  out += "{\"transaction\":{\"client_ip\":";
+  str(tx.info().clientAddress);
+  out += ",\"time_stamp\":\"";
+  appendUtcTimestamp(out);
+  out += "\",\"server_id\":\"bulwark\",\"client_port\":" + std::to_string(tx.info().clientPort);
+  out += ",\"host_ip\":";
+  str(tx.info().serverAddress);
+  out += ",\"host_port\":" + std::to_string(tx.info().serverPort);
+  out += ",\"unique_id\":";
+  str(tx.info().uniqueId);
+  auto headers = [&](const Collection& c) {
+    out += "\"headers\":{";
+    bool firstHeader = true;
+    for (const KeyValue& kv : c.items()) {
+      if (!firstHeader) out += ',';
+      firstHeader = false;
+      str(kv.key);
+      out += ':';
+      str(maskedValue(kv.key, kv.value));
+    }
+    out += '}';
+  };
+  out += ",\"request\":{\"method\":";
+  str(tx.variable(VariableId::kRequestMethod));
+  out += ",\"http_version\":";
+  str(tx.variable(VariableId::kRequestProtocol));
+  out += ",\"uri\":";
+  str(maskCardNumbers(tx.requestUri()));
+  out += ',';
+  headers(tx.collection(VariableId::kRequestHeaders));
+  out += "},\"response\":{\"http_code\":" + std::to_string(status) + ',';
+  headers(tx.collection(VariableId::kResponseHeaders));
+  out += '}';
+  out += ",\"producer\":{\"modsecurity\":\"Bulwark WAF " BULWARK_VERSION "\",\"connector\":\"bulwark\",\"secrules_engine\":";
+  str(tx.mode() == EngineMode::kOn ? "Enabled" : tx.mode() == EngineMode::kDetectionOnly ? "DetectionOnly" : "Disabled");
+  out += "},\"messages\":[";
+  bool first = true;
+  for (const RuleMatch& m : tx.matches()) {
+    if (!m.log) continue;
+    const Rule& r = *m.rule;
+    if (!first) out += ',';
+    first = false;
+    out += "{\"message\":";
+    str(maskCardNumbers(m.message));
+    out += ",\"details\":{\"match\":";
+    std::string match = "Matched \"Operator `" + operatorTitle(r.opName) + "' against variable `" + m.matchedVarName +
+                        "' (Value: `" + maskedValue(m.matchedVarName, std::string_view(m.matchedVar).substr(0, 256)) +
+                        "' )";
+    str(match);
+    out += ",\"ruleId\":";
+    str(std::to_string(r.id));
+    out += ",\"file\":";
+    str(r.file);
+    out += ",\"lineNumber\":";
+    str(std::to_string(r.line));
+    out += ",\"data\":";
+    str(maskCardNumbers(m.data));
+    out += ",\"severity\":";
+    str(r.severity >= 0 ? std::to_string(r.severity) : "");
+    out += ",\"ver\":";
+    str(r.ver);
+    out += ",\"rev\":";
+    str(r.rev);
+    out += ",\"tags\":[";
+    for (std::size_t i = 0; i < r.tags.size(); ++i) {
+      if (i) out += ',';
+      str(r.tags[i]);
+    }
+    out += "],\"maturity\":";
+    str(r.maturity);
+    out += ",\"accuracy\":";
+    str(r.accuracy);
+    out += "}}";
+  }
+  out += "]}}\n";
+}
+
+}  // namespace bulwark::waf
