@@ -41,6 +41,11 @@ struct ReadLimits {
   int maxIncludeDepth = 16;
   std::size_t maxFileBytes = 64 * 1024 * 1024;
   std::size_t maxDirectives = 1000000;
+  // Files opened in one call, counting every Include expansion: a few files that each Include the next
+  // one many times would otherwise make the work grow exponentially with the depth.
+  std::size_t maxFiles = 10000;
+  // false: every Include is an error and no file is opened (readText on untrusted text, e.g. fuzzing).
+  bool allowInclude = true;
 };
 
 // Reads a file (or the files a glob matches, in sorted order) with Includes expanded.
@@ -59,7 +64,7 @@ struct VariableRef {
 
 struct OperatorRef {
   bool negated = false;  // "!@rx ..."
-  std::string name;      // without '@'; "rx" when the argument has no '@' operator
+  std::string name;      // without '@', as written (compare case-insensitively); "rx" when there is no '@'
   std::string param;     // rest of the argument, leading white space removed
 };
 
