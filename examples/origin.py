@@ -23,7 +23,8 @@ Special paths (a query string is ignored unless noted):
     /echo           echoes the request body (same Content-Type)
     /until-close/N  N bytes with neither Content-Length nor chunked: the body ends when the connection closes
     /stall/MS       200 with a 2048 byte body: sends the head and 1024 bytes, sleeps MS, sends the rest
-    /_stats         request counters of this origin (not counted themselves), for tests
+    /_stats         counters of this origin: requests, connections that carried requests, requests by path
+                    and the latest request heads (/_stats requests are not counted), for tests
 
 Any response may get extra headers with the query parameter `hdr=Name:Value` (repeatable), e.g. to test
 that a proxy strips hop-by-hop response headers. Bodies of /large and /chunked repeat the 256 byte values
@@ -75,9 +76,10 @@ class Stats:
         self.recent = []
         self.connections = 0
 
-    def record(self, method, path, headers):
+    def record(self, method, path, headers, new_connection=False):
         with self.lock:
             self.total += 1
+            self.connections += new_connection
             self.by_path[path] = self.by_path.get(path, 0) + 1
             self.recent.append({"method": method, "path": path, "headers": headers})
             if len(self.recent) > 200:
@@ -106,8 +108,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
-        with self.server.stats.lock:
-            self.server.stats.connections += 1
+        self.counted = False  # this connection carried a request (other than /_stats)
 
     def log_message(self, fmt, *args):
         if self.server.verbose:
@@ -205,7 +206,8 @@ class Handler(BaseHTTPRequestHandler):
             body = json.dumps(self.server.stats.snapshot()).encode()
             self._send(200, body, extra=extra, head_only=head_only)
             return
-        self.server.stats.record(self.command, self.path, headers)
+        self.server.stats.record(self.command, self.path, headers, new_connection=not self.counted)
+        self.counted = True
 
         try:
             count, sha, kept = self._read_body(keep=path == "/echo")

@@ -12,6 +12,7 @@ Only the standard library and pytest are used. The helpers the tests share live 
 import atexit
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,14 @@ def pytest_collection_modifyitems(config, items):
         )
         for item in items:
             item.add_marker(skip)
+
+
+def _terminated(signum, frame):
+    # SIGTERM to pytest: unwind like Ctrl-C, so that fixtures stop their processes.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+signal.signal(signal.SIGTERM, _terminated)
 
 
 @atexit.register

@@ -161,8 +161,24 @@ def pool(*origins, **settings):
 # ------------------------------------------------------------------------------------------------ processes
 
 
+try:
+    import ctypes
+
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _PR_SET_PDEATHSIG = 1
+
+    def _die_with_parent():
+        # The child gets SIGKILL if pytest dies without cleaning up (even by SIGKILL): nothing is left
+        # behind. Processes are only spawned from the main thread, whose exit is the trigger.
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+except (OSError, AttributeError):  # not Linux
+    _die_with_parent = None
+
+
 def _spawn(args, **kw):
     kw.setdefault("stdin", subprocess.DEVNULL)
+    if _die_with_parent is not None and threading.current_thread() is threading.main_thread():
+        kw.setdefault("preexec_fn", _die_with_parent)
     proc = subprocess.Popen([str(a) for a in args], **kw)
     ALL_PROCS.append(proc)
     return proc

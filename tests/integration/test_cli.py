@@ -1,5 +1,6 @@
 """Command line: the contract config, `check`, `--version`, `--help`."""
 
+import hashlib
 import re
 import subprocess
 
@@ -45,10 +46,24 @@ def test_contract_config_as_written_proxies_get_and_post(procs):
     info = r.json()
     assert info["method"] == "POST"
     assert info["body_bytes"] == len(body)
-    assert info["body_sha256"] == __import__("hashlib").sha256(body).hexdigest()
+    assert info["body_sha256"] == hashlib.sha256(body).hexdigest()
 
     assert http_request(9901, "GET", "/healthz").status == 200
     assert origin.count("/hello?x=1") == 1
+
+
+def test_contract_config_with_ports_substituted_proxies_get_and_post(procs):
+    origin = procs.origin("contract")
+    from helpers import free_port
+    port, admin = free_port(), free_port()
+    text = (CONTRACT_YAML.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+            .replace("127.0.0.1:18080", origin.address).replace("127.0.0.1:9901", f"127.0.0.1:{admin}"))
+    gw = procs.gateway(text, port=port, admin_port=admin)
+    r = gw.get("/x")
+    assert r.status == 200 and r.origin == "contract", r
+    r = gw.request("POST", "/y", body=b"abc")
+    assert r.status == 200 and r.json()["body_bytes"] == 3, r
+    assert gw.admin("GET", "/healthz").status == 200
 
 
 def test_check_accepts_the_contract_config(tmp_path):

@@ -152,3 +152,21 @@ def test_get_in_flight_on_reused_connection_is_retried_on_priority_1_when_origin
     killer.join()
     conn.close()
     assert r.status == 200 and r.origin == "b", r
+
+
+def test_health_check_uses_configured_path_host_and_expected_status(procs):
+    good = procs.origin("good")
+    bad = procs.origin("bad")
+    check = {"path": "/status/204", "host": "health.internal", "expect_status": 204,
+             "interval": "200ms", "timeout": "200ms", "rise": 1, "fall": 1}
+    gw = procs.gateway(pools={
+        "ok": pool(good, health_check=check),
+        # Same origin program, but this check expects 200 from /status/204: never healthy.
+        "ko": pool(bad, health_check={**check, "expect_status": 200}),
+    }, routes=[{"name": "r", "match": {"prefix": "/"}, "pool": "ok"}])
+    wait_for(lambda: gw.origin_healthy("ko", bad.address) is False, timeout=5, message="ko unhealthy")
+    recent = wait_for(lambda: [r for r in good.stats()["recent"] if r["path"] == "/status/204"], timeout=3,
+                      message="a health check on the healthy origin")
+    assert gw.origin_healthy("ok", good.address) is True
+    assert recent[-1]["headers"]["host"] == "health.internal"
+    assert recent[-1]["method"] == "GET"

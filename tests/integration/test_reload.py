@@ -21,6 +21,7 @@ def test_sighup_applies_changed_route(procs):
     gw.reload()
     wait_for(lambda: gw.get("/direct").body == b"two\n", timeout=5, message="the new respond body")
     assert gw.metric("bulwark_config_reloads_total", result="ok") == 1
+    assert gw.status()["generation"] == 2
 
 
 def test_invalid_file_on_sighup_is_logged_and_old_config_keeps_serving(procs):

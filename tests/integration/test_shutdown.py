@@ -98,3 +98,32 @@ def test_sigint_also_stops_gracefully(procs):
     gw.send_signal(signal.SIGINT)
     assert gw.proc.wait(timeout=8) == 0
     gw.expected_exit = True
+
+
+def test_admin_healthz_reports_draining_during_shutdown(procs):
+    o = procs.origin("o")
+    gw = procs.gateway(pools={"main": pool(o)}, client_timeouts={"drain": "5s"})
+    assert gw.admin("GET", "/healthz").status == 200
+    t = threading.Thread(target=lambda: gw.get("/delay/2500", timeout=10))
+    t.start()
+    deadline = time.monotonic() + 3
+    while o.count("/delay/2500") == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    gw.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    # While the in-flight request drains, a load balancer polling /healthz must learn that this instance
+    # is going away: 503 "draining" (AdminServer has that answer) or at least a refused connection, not
+    # a connection that hangs until the process exits.
+    from helpers import http_request
+    try:
+        r = http_request(gw.admin_port, "GET", "/healthz", timeout=1.5)
+        status = r.status
+    except ConnectionRefusedError:
+        status = "refused"
+    except OSError as e:
+        status = repr(e)
+    t.join(timeout=10)
+    gw.proc.wait(timeout=8)
+    gw.expected_exit = True
+    assert status in (503, "refused"), f"GET /healthz during the drain: {status}"

@@ -17,7 +17,7 @@ def test_first_byte_timeout_answers_504_with_a_clear_body(procs):
     assert r.status == 504, r
     assert b"timeout" in r.body.lower() or b"did not answer" in r.body.lower(), r.body
     # Not retried: the origin may have acted on the request. One timeout, not two.
-    assert 0.4 <= elapsed < 1.4, elapsed
+    assert 0.4 <= elapsed < 2.5, elapsed
     assert o.count("/delay/3000") == 1
     assert gw.metric("bulwark_rejected_requests_total", reason="origin_timeout") >= 1
 

@@ -26,12 +26,15 @@ def env(module_procs, pki):
     tls_origin = module_procs.origin("secure", tls_cert=pki["origin"][0], tls_key=pki["origin"][1])
     from helpers import free_port
     tls_port = free_port()
+    tls13_port = free_port()
     listeners = [
         {"address": "127.0.0.1:%d" % tls_port,
          "tls": {"certificates": [
              {"cert": str(pki["a"][0]), "key": str(pki["a"][1]), "server_names": ["a.test"]},
              {"cert": str(pki["b"][0]), "key": str(pki["b"][1]), "server_names": ["*.b.test"]}],
              "min_version": "1.2", "alpn": ["http/1.1"]}},
+        {"address": "127.0.0.1:%d" % tls13_port,
+         "tls": {"certificates": [{"cert": str(pki["a"][0]), "key": str(pki["a"][1])}], "min_version": "1.3"}},
     ]
     routes = [
         {"name": "secure", "match": {"prefix": "/secure"}, "pool": "secure"},
@@ -45,7 +48,9 @@ def env(module_procs, pki):
         "wrongca": pool(tls_origin, retries=0, tls={"ca": str(pki["other_ca"]), "sni": "origin.test"}),
         "noverify": pool(tls_origin, tls={"verify": False}),
     }
-    gw = module_procs.gateway(port=tls_port, listeners=listeners, routes=routes, pools=pools)
+    gw = module_procs.gateway(port=tls_port, listeners=listeners, routes=routes, pools=pools,
+                              wait_ports=[tls_port, tls13_port])
+    gw.tls13_port = tls13_port
     return gw, o, tls_origin
 
 
@@ -57,8 +62,8 @@ def client_context(pki, **kw):
     return ctx
 
 
-def tls_conn(gw, ctx, server_name):
-    raw = socket.create_connection(("127.0.0.1", gw.port), timeout=5)
+def tls_conn(gw, ctx, server_name, port=None):
+    raw = socket.create_connection(("127.0.0.1", port or gw.port), timeout=5)
     return ctx.wrap_socket(raw, server_hostname=server_name)
 
 
@@ -118,6 +123,20 @@ def test_tls_1_2_is_accepted(env, pki):
     s = tls_conn(gw, ctx, "a.test")
     assert s.version() == "TLSv1.2"
     s.close()
+
+
+def test_min_version_1_3_listener_refuses_tls_1_2(env, pki):
+    gw, o, _ = env
+    ctx = client_context(pki)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        tls_conn(gw, ctx, "a.test", port=gw.tls13_port).close()
+    s = tls_conn(gw, client_context(pki), "a.test", port=gw.tls13_port)
+    assert s.version() == "TLSv1.3"
+    assert sans(s) == ["a.test"]  # no server_names: the certificate's own SAN
+    with RawConn(sock=s) as c:
+        c.send("GET /tls13 HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        assert c.read_response().status == 200
 
 
 def test_https_origin_verified_against_ca_with_sni(env, pki):
