@@ -30,12 +30,11 @@ std::size_t skipSpace(std::string_view s, std::size_t p) {
   return p;
 }
 
-// "'x'" for printable characters, "0xNN" otherwise, so a message never carries a raw control byte.
+// "'x'" for a printable character, "byte 0xNN" otherwise: a message never carries a raw control byte.
 std::string describe(char c) {
   const auto u = static_cast<unsigned char>(c);
-  if (u >= 0x21 && u < 0x7f) return std::string("'") + c + "'";
+  if (u >= 0x20 && u < 0x7f) return std::string("'") + c + "'";
   static constexpr char kHex[] = "0123456789abcdef";
-  if (c == ' ') return "' '";
   return std::string("byte 0x") + kHex[u >> 4] + kHex[u & 15];
 }
 
@@ -75,24 +74,23 @@ std::string_view readBare(std::string_view s, std::size_t& p) {
   return s.substr(start, p - start);
 }
 
-// After an item: the end, or one separator followed by another item. Returns false at the end.
-bool nextItem(std::string_view s, std::size_t& p, std::string_view what, std::string& error, bool& ok) {
+enum class After { kItem, kEnd, kError };
+
+// After an item: the end, or one separator followed by another item (p is then at that item).
+After nextItem(std::string_view s, std::size_t& p, std::string_view what, std::string& error) {
   p = skipSpace(s, p);
-  ok = true;
-  if (p == s.size()) return false;
+  if (p == s.size()) return After::kEnd;
   if (!isSeparator(s[p])) {
-    ok = false;
     error = "expected ',' or '|' between " + std::string(what) + "s, found " + describe(s[p]) + at(p);
-    return false;
+    return After::kError;
   }
   const char sep = s[p];
   p = skipSpace(s, p + 1);
   if (p == s.size() || isSeparator(s[p])) {
-    ok = false;
     error = "empty " + std::string(what) + " after '" + sep + "'" + at(p == s.size() ? p - 1 : p);
-    return false;
+    return After::kError;
   }
-  return true;
+  return After::kItem;
 }
 
 std::string upper(std::string_view s) {
@@ -184,8 +182,8 @@ bool parseVariables(std::string_view text, std::vector<VariableRef>& out, std::s
       }
     }
     out.push_back(std::move(var));
-    bool ok = true;
-    if (!nextItem(text, p, "variable", error, ok)) return ok;
+    const After after = nextItem(text, p, "variable", error);
+    if (after != After::kItem) return after == After::kEnd;
   }
 }
 
@@ -276,8 +274,8 @@ bool parseActions(std::string_view text, std::vector<ActionRef>& out, std::strin
         action.param.assign(readBare(text, p));
       }
     }
-    bool ok = true;
-    if (!nextItem(text, p, "action", error, ok)) return ok;
+    const After after = nextItem(text, p, "action", error);
+    if (after != After::kItem) return after == After::kEnd;
   }
 }
 
