@@ -297,7 +297,8 @@ bool Lexer::next(Token& token) {
     if (end == std::string_view::npos) end = input_.size();
     bool quiet = true;
     for (std::size_t i = start + (c == '#' ? 1 : 2); i < end && quiet; ++i) {
-      quiet = !isAlnum(static_cast<unsigned char>(input_[i]));
+      const auto b = static_cast<unsigned char>(input_[i]);
+      quiet = !isAlnum(b) && b != '\'' && b != '"';
     }
     pos_ = end;
     token.type = TokenType::kComment;
@@ -391,6 +392,7 @@ void Lexer::readWord(Token& token, std::size_t start) {
     if (keyword.type == TokenType::kWord || keyword.word == Word::kNull) {
       token.type = TokenType::kFunction;
       token.flags |= functionFlags(text);
+      if (after != end) token.flags |= kFlagSpaced;
       if (keyword.word == Word::kUser || keyword.word == Word::kSchema || keyword.word == Word::kDatabase) {
         token.flags |= kFlagRisky;
       }

@@ -92,21 +92,22 @@ enum class Word : std::uint8_t {
   kNull,
 };
 
-enum TokenFlag : std::uint8_t {
+enum TokenFlag : std::uint16_t {
   kFlagBreak = 1,         // string: the literal the application opened, closed by the input
   kFlagUnterminated = 2,  // string or /* comment: runs to the end of the input
   kFlagRisky = 4,         // function: a known SQL built-in (information, string, conversion)
   kFlagSleepy = 8,        // function: delays, reads files or runs commands (SLEEP, BENCHMARK, LOAD_FILE)
   kFlagFolded = 16,       // value: absorbed an operator (`1+1`, `a||b`), or dotted (`a.b`)
   kFlagConcat = 32,       // logic: `||`, which is string concatenation outside MySQL
-  kFlagQuiet = 64,        // line comment: its text has no letters or digits (`-- -`, `#`)
+  kFlagQuiet = 64,        // line comment: no letters, digits or quotes in its text (`-- -`, `#`)
   kFlagInline = 128,      // comment: a closed /* ... */, which separates tokens like a space
+  kFlagSpaced = 256,      // function: whitespace before '(' (MySQL reads built-ins only without it)
 };
 
 struct Token {
   TokenType type = TokenType::kOther;
   Word word = Word::kNone;
-  std::uint8_t flags = 0;
+  std::uint16_t flags = 0;
   std::uint32_t pos = 0;  // byte offset in the input
   std::uint32_t len = 0;  // byte length in the input
 

@@ -87,6 +87,7 @@ class Tokens {
   Word word(std::size_t i) const { return i < count_ ? tokens_[i].word : Word::kNone; }
   bool has(std::size_t i, sql::TokenFlag flag) const { return i < count_ && tokens_[i].has(flag); }
   bool isValue(std::size_t i) const { return i < count_ && tokens_[i].isValue(); }
+  bool truncated() const { return past_ != TokenType::kEnd; }
   bool is(std::size_t i, TokenType t, Word w) const { return type(i) == t && word(i) == w; }
   // The token's bytes, empty past the last token.
   std::string_view text(std::size_t i) const {
@@ -111,22 +112,56 @@ bool argumentsAt(const Tokens& t, std::size_t i, bool allowEmpty) {
       t.is(i + 1, TokenType::kStatement, Word::kSelect)) {
     return true;
   }
+  if (first == TokenType::kArith && t.type(i + 2) == TokenType::kClose) return true;  // count(*)
   if (first == TokenType::kNumber || first == TokenType::kString) {
     const TokenType next = t.type(i + 2);
     return next == TokenType::kClose || next == TokenType::kComma || next == TokenType::kEnd ||
-           next == TokenType::kCompare || next == TokenType::kArith;
+           next == TokenType::kCompare || next == TokenType::kArith || next == TokenType::kLogic;
   }
   return false;
 }
 
+// A built-in called as MySQL requires, without a space before '(' ("if (0 == 1) halt" is prose).
 bool riskyCallAt(const Tokens& t, std::size_t i) {
-  return t.type(i) == TokenType::kFunction && t.has(i, sql::kFlagRisky) &&
+  return t.type(i) == TokenType::kFunction && t.has(i, sql::kFlagRisky) && !t.has(i, sql::kFlagSpaced) &&
          argumentsAt(t, i + 1, /*allowEmpty=*/!t.has(i, sql::kFlagSleepy));
 }
 
+// Delaying and file functions written as MySQL calls them, with no space before '(', take looser
+// arguments (`benchmark(2999/**/999,md5(1))`); with a space ("benchmark (1.5.0-1) unstable") the
+// arguments must read as SQL.
 bool sleepyCallAt(const Tokens& t, std::size_t i) {
-  return t.type(i) == TokenType::kFunction && t.has(i, sql::kFlagSleepy) &&
-         argumentsAt(t, i + 1, /*allowEmpty=*/false);
+  if (t.type(i) != TokenType::kFunction || !t.has(i, sql::kFlagSleepy) || t.type(i + 1) != TokenType::kOpen) {
+    return false;
+  }
+  const TokenType first = t.type(i + 2);
+  if (!t.has(i, sql::kFlagSpaced) &&
+      (first == TokenType::kNumber || first == TokenType::kString || first == TokenType::kVariable)) {
+    return true;
+  }
+  return argumentsAt(t, i + 1, /*allowEmpty=*/false);
+}
+
+// An unterminated string with a space in it at the end: the rest of a sentence after an apostrophe or
+// a quotation mark, not the stub an injection leaves for the application's closing quote (`'a`, `'%`).
+bool proseTailAt(const Tokens& t, std::size_t i) {
+  if (t.type(i) != TokenType::kString || !t.has(i, sql::kFlagUnterminated)) return false;
+  const std::string_view text = t.text(i);
+  return text.find(' ') != std::string_view::npos;
+}
+
+// The input ends with an operator and a lone quote, as a concatenation injection does to rejoin the
+// application's literal: `'+sleep(5)+'`, `" | type x | "`, `'||x||'`.
+bool endsRejoiningAt(const Tokens& t, std::size_t first) {
+  if (t.truncated() || t.size() < 5) return false;  // break, operator, operand, operator, quote
+  const std::size_t last = t.size() - 1;
+  const bool loneQuote =
+      t.type(last) == TokenType::kString && t.has(last, sql::kFlagUnterminated) && t.text(last).size() == 1;
+  // The same joining operator on both sides (`'+x+'`, `'||x||'`), and one that joins values rather than
+  // paths or ranges ("'/usr/share/GPL-2'", "'+' or '-'").
+  const std::string_view op = t.text(last - 1);
+  const bool joins = op == "+" || op == "|" || op == "||" || op == "&" || op == "^" || op == "*";
+  return loneQuote && joins && t.text(first) == op;
 }
 
 // After SELECT: a select list that reads as SQL (`*`, `@@version`, `1,2`, `user()`, `name from`),
@@ -194,7 +229,9 @@ bool statementAt(const Tokens& t, std::size_t i) {
     case Word::kExec:
       // `exec xp_cmdshell 'dir'`, `exec master..xp_dirtree`, `exec sp_executesql`, `exec(@q)`;
       // not "execute the order".
-      return next == TokenType::kVariable || next == TokenType::kOpen || next == TokenType::kString ||
+      return next == TokenType::kVariable || next == TokenType::kString ||
+             (next == TokenType::kOpen &&
+              (t.type(i + 2) == TokenType::kVariable || t.type(i + 2) == TokenType::kString)) ||
              (next == TokenType::kFunction && t.has(i + 1, sql::kFlagRisky)) ||
              (next == TokenType::kWord && startsWithAny(t.text(i + 1), {"xp_", "sp_", "master"}));
     case Word::kDeclare:
@@ -241,6 +278,23 @@ bool clauseAt(const Tokens& t, std::size_t i) {
   }
 }
 
+// A comparison whose right side fits its operator: `= x`, `like 'a%'`, `in (`, `is null`, `between 1`.
+// Keeps English "in", "is" and "like" ("2 and stored in y") from reading as SQL comparisons.
+bool comparisonAt(const Tokens& t, std::size_t i) {
+  if (t.type(i) != TokenType::kCompare) return false;
+  switch (t.word(i)) {
+    case Word::kIn:
+      return t.type(i + 1) == TokenType::kOpen;
+    case Word::kIs:
+      return t.type(i + 1) == TokenType::kNumber;  // NULL, TRUE, FALSE (IS NOT folds into IS)
+    case Word::kLike:
+      return t.type(i + 1) == TokenType::kString || t.type(i + 1) == TokenType::kNumber ||
+             t.type(i + 1) == TokenType::kFunction;
+    default:
+      return t.isValue(i + 1) || t.type(i + 1) == TokenType::kFunction || t.type(i + 1) == TokenType::kOpen;
+  }
+}
+
 // An operand that makes a boolean test of an injection: `1=1`, `'a'='b`, `sleep(5)`, `(select ...)`,
 // `1--`. A lone word ("... and Donuts") or a lone string does not count.
 // `loneNumber`: a number alone counts (`' or 1`) — after a break, not after a bare number ("1 and 2").
@@ -249,14 +303,15 @@ bool conditionAt(const Tokens& t, std::size_t i, bool loneNumber) {
   const TokenType first = t.type(i);
   const TokenType next = t.type(i + 1);
   if (t.isValue(i)) {
-    if (next == TokenType::kCompare || next == TokenType::kSemicolon) return true;
+    if (comparisonAt(t, i + 1) || next == TokenType::kSemicolon) return true;
     if (next == TokenType::kComment) return first != TokenType::kWord || t.has(i + 1, sql::kFlagQuiet);
     return loneNumber && first == TokenType::kNumber && next == TokenType::kEnd;
   }
   if (first == TokenType::kFunction) return riskyCallAt(t, i);
   if (first == TokenType::kOpen) {
-    return t.is(i + 1, TokenType::kStatement, Word::kSelect) || t.type(i + 1) == TokenType::kOpen ||
-           riskyCallAt(t, i + 1) || (t.isValue(i + 1) && t.type(i + 2) == TokenType::kCompare);
+    while (t.type(i + 1) == TokenType::kOpen) ++i;
+    return t.is(i + 1, TokenType::kStatement, Word::kSelect) || riskyCallAt(t, i + 1) ||
+           (t.isValue(i + 1) && comparisonAt(t, i + 2));
   }
   if (first == TokenType::kKeyword) return t.word(i) == Word::kExists && next == TokenType::kOpen;
   if (first == TokenType::kStatement) return statementAt(t, i);
@@ -274,17 +329,18 @@ const char* afterBreak(const Tokens& t) {
       // `admin'--`, `')#`, `'/*`; but not "Dunkin' -- the best".
       return (t.has(i, sql::kFlagQuiet) || closes > 0) ? "break-comment" : nullptr;
     case TokenType::kSemicolon:
-      return (next == TokenType::kEnd || next == TokenType::kComment || statementAt(t, i + 1) ||
-              next == TokenType::kVariable)
+      return (next == TokenType::kComment || statementAt(t, i + 1) || next == TokenType::kVariable)
                  ? "break-stacked"
                  : nullptr;
     case TokenType::kLogic:
       return conditionAt(t, i + 1, true) ? "break-logic" : nullptr;
     case TokenType::kCompare:
+      // `'='`, `x' like '%`, `' = 1--`; not "the 'is not' fix from upstream".
+      if (!comparisonAt(t, i)) return nullptr;
       if (t.isValue(i + 1)) {
         const TokenType after = t.type(i + 2);
-        return (after == TokenType::kEnd || after == TokenType::kComment || after == TokenType::kLogic ||
-                after == TokenType::kSemicolon || after == TokenType::kClose)
+        return ((after == TokenType::kEnd && !proseTailAt(t, i + 1)) || after == TokenType::kComment ||
+                after == TokenType::kLogic || after == TokenType::kClose)
                    ? "break-compare"
                    : nullptr;
       }
@@ -294,9 +350,9 @@ const char* afterBreak(const Tokens& t) {
       if (riskyCallAt(t, i + 1) || (conditionAt(t, i + 1, true) && t.type(i + 1) == TokenType::kOpen)) {
         return "break-arith";
       }
-      return (t.isValue(i + 1) && (t.has(i + 1, sql::kFlagFolded) || t.type(i + 2) == TokenType::kArith))
-                 ? "break-arith"
-                 : nullptr;
+      // A bare operator is common in prose around quoted paths ("in '/usr/share/GPL-2'"); what betrays an
+      // injection is that it rejoins the literal at the end.
+      return endsRejoiningAt(t, i) ? "break-arith" : nullptr;
     case TokenType::kUnion:
       return "break-union";
     case TokenType::kClause:
@@ -326,7 +382,10 @@ const char* bareStart(const Tokens& t) {
       case TokenType::kLogic:
         return conditionAt(t, i + 1, false) ? "number-logic" : nullptr;
       case TokenType::kComment:
-        return (closes > 0 || t.has(i, sql::kFlagQuiet)) ? "number-comment" : nullptr;
+        // `1--`, `1)#`, `1/*`; not "41/po/*", a folded expression.
+        return (closes > 0 || (t.has(i, sql::kFlagQuiet) && !t.has(i - 1, sql::kFlagFolded)))
+                   ? "number-comment"
+                   : nullptr;
       case TokenType::kSemicolon:
         return statementAt(t, i + 1) ? "number-stacked" : nullptr;
       case TokenType::kUnion:
@@ -334,6 +393,7 @@ const char* bareStart(const Tokens& t) {
       case TokenType::kClause:
         return clauseAt(t, i) ? "number-clause" : nullptr;
       case TokenType::kCompare:
+        if (!comparisonAt(t, i)) return nullptr;
         if (t.isValue(i + 1)) {
           const TokenType after = t.type(i + 2);
           return (after == TokenType::kLogic || after == TokenType::kSemicolon ||
@@ -360,7 +420,10 @@ const char* bareStart(const Tokens& t) {
     case TokenType::kStatement:
       return statementAt(t, i) ? "statement" : nullptr;
     case TokenType::kLogic:
-      return conditionAt(t, i + 1, false) && t.type(i + 1) != TokenType::kWord ? "logic" : nullptr;
+      // `or 1=1` pasted after a condition; `!x` is not a connective.
+      return (t.word(i) != Word::kNot && conditionAt(t, i + 1, false) && t.type(i + 1) != TokenType::kWord)
+                 ? "logic"
+                 : nullptr;
     case TokenType::kWord:
     case TokenType::kVariable: {
       // `admin or 1=1`: a tautology after a bare word.
@@ -395,6 +458,8 @@ const char* anywhere(const Tokens& t, std::size_t i) {
       return sleepyCallAt(t, i) ? "sleepy-call" : nullptr;
     case TokenType::kStatement:
       return (t.word(i) == Word::kWaitfor && statementAt(t, i)) ? "waitfor" : nullptr;
+    case TokenType::kClause:
+      return (t.word(i) == Word::kInto && clauseAt(t, i)) ? "into-outfile" : nullptr;
     default:
       return nullptr;
   }
@@ -493,9 +558,10 @@ class Pass {
       return true;
     }
     // Expressions and qualified names: `1+1`, `2024-01-15`, `a.b`, `10.to_i`. The application's own
-    // literal (the break token) is never folded, so rules see what the input added after it.
-    if (token.isValue() && prev != nullptr && prev->isValue() && !prev->has(sql::kFlagBreak) &&
-        (last.type == TokenType::kArith || last.type == TokenType::kDot)) {
+    // literal (the break token) and a final unterminated string (which the application's closing quote
+    // would end) are never folded, so rules see what the input added between them.
+    if (token.isValue() && !token.has(sql::kFlagUnterminated) && prev != nullptr && prev->isValue() &&
+        !prev->has(sql::kFlagBreak) && (last.type == TokenType::kArith || last.type == TokenType::kDot)) {
       extend(*prev);
       --count_;
       return true;

@@ -300,6 +300,14 @@ bool isScriptStyle(std::string_view value) {
   return false;
 }
 
+bool startsWithFolded(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (std::size_t i = 0; i < prefix.size(); ++i) {
+    if (lower(text[i]) != prefix[i]) return false;
+  }
+  return true;
+}
+
 enum class Start {
   kText,           // page text
   kUnquotedValue,  // <tag attr=INPUT ...>
@@ -354,6 +362,9 @@ class HtmlPass {
       } else if (in_.substr(pos_, 3) == "!--") {
         const std::size_t end = in_.find("-->", pos_ + 3);
         pos_ = end == std::string_view::npos ? in_.size() : end + 3;
+      } else if (next == '?' && (startsWithFolded(in_.substr(pos_ + 1), "import") ||
+                                 startsWithFolded(in_.substr(pos_ + 1), "xml-stylesheet"))) {
+        return true;  // old IE behaviors and XSLT: both load and run script
       } else if (next == '!' || next == '?' || next == '/') {
         const std::size_t end = in_.find('>', pos_);
         pos_ = end == std::string_view::npos ? in_.size() : end + 1;
