@@ -22,6 +22,9 @@ class OperatorContext : public MacroResolver {
   // True if the rule has the `capture` action: the operator then stores TX:0 (whole match) and TX:1..9.
   virtual bool captureEnabled() const noexcept = 0;
   virtual void setCapture(int index, std::string_view value) = 0;
+  // Removes TX:index. v2 unsets TX:0..9 before storing a match's captures, so a slot the new match does
+  // not fill (a regex with fewer groups) must not keep a previous rule's value.
+  virtual void unsetCapture(int index) = 0;
   // Per-thread scratch string for macro expansion inside operators.
   virtual std::string& scratch() noexcept = 0;
 };
