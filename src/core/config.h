@@ -66,6 +66,9 @@ struct RouteMatch {
   std::string prefix = "/";        // path prefix
 };
 
+// WAF mode, globally and per route: off (no inspection), detect (log only), block (log and deny).
+enum class WafMode { kOff, kDetect, kBlock };
+
 struct Route {
   std::string name;  // defaults to "route<N>" (0-based index)
   RouteMatch match;
@@ -75,6 +78,7 @@ struct Route {
   std::optional<uint64_t> maxBodyBytes;  // request body limit (413 over it); unset = limits.max_body_bytes
   HeaderEdits requestHeaders;
   HeaderEdits responseHeaders;
+  std::optional<WafMode> waf;  // per-route override of waf.mode
   int line = 0;
 };
 
@@ -145,6 +149,17 @@ struct AccessLog {
   std::string path = "stdout";  // "stdout", "off", or a file path (appended)
 };
 
+struct WafConfig {
+  bool enabled = false;  // a `waf:` section is present
+  WafMode mode = WafMode::kBlock;
+  std::vector<std::string> rules;  // SecLang files or globs, loaded in order (relative to the config file)
+  std::string errorLog;            // ModSecurity-format error log; "" = stderr
+  std::string auditLog;            // JSON audit log; "" = off
+  int blockStatus = 403;           // status of a blocked request (a rule's own status:NNN wins)
+  std::string blockBody = "Request blocked by the web application firewall.";
+  int line = 0;
+};
+
 struct Config {
   std::string file;  // path it was loaded from
   unsigned workers = 0;  // 0 = one per core
@@ -155,6 +170,7 @@ struct Config {
   ClientTimeouts clientTimeouts;
   Admin admin;
   AccessLog accessLog;
+  WafConfig waf;
 };
 
 struct ConfigError {

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "waf/log/log.h"
 
 namespace bulwark::http {
 
@@ -383,6 +384,7 @@ bool HttpSession::clientWantsRead() const noexcept {
       return in_.size() <= rt.limits.maxHeaderBytes && out_.size() < kHighWatermark;
     }
     case ReqState::kBody:
+      if (wafHoldBody_) return in_.size() < kHighWatermark;
       return up_ != nullptr && up_->out.size() < kHighWatermark && in_.size() < kHighWatermark;
     case ReqState::kDone:
       return in_.size() < kReadChunk;  // a little read-ahead for pipelined requests and EOF detection
@@ -533,6 +535,8 @@ void HttpSession::startRequest(const h1::RequestHead& head, std::size_t headByte
     return;
   }
 
+  if (rt.waf && !startWaf(head)) return;  // blocked in phase 1 (or 2 for a body-less request)
+
   // The request head as the origin will see it: hop-by-hop headers dropped, proxy headers set by us.
   ConnectionTokens tokens;
   tokens.collect(head.headers);
@@ -570,25 +574,42 @@ void HttpSession::startRequest(const h1::RequestHead& head, std::size_t headByte
   appendHeader(h, "Via", kServerToken);
   appendHeader(h, "X-Request-Id", std::string_view(requestId_, requestIdLen_));
   for (const auto& [n, v] : edits.add) appendHeader(h, n, v);
-  if (reqFraming_ == h1::BodyFraming::kContentLength) {
+  if (pool.shared->config.hashHeader.empty()) hashKey_ = clientIp_;
+  if (expectContinue_ && hasBody) out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+  if (wafHoldBody_) return;  // the body is held for WAF phase 2; the origin is chosen after it
+  pickOriginAndConnect();
+}
+
+void HttpSession::finishUpstreamHead() {
+  std::string& h = upstreamHead_;
+  if (heldBodyDone_) {
+    // The WAF read the whole body: send it with a Content-Length, whatever framing the client used.
     h += "Content-Length: ";
-    appendDecimal(h, head.contentLength);
+    appendDecimal(h, heldReqBody_.size());
+    h += "\r\n";
+  } else if (reqFraming_ == h1::BodyFraming::kContentLength) {
+    h += "Content-Length: ";
+    appendDecimal(h, reqRemaining_ + heldReqBody_.size());
     h += "\r\n";
   } else if (reqFraming_ == h1::BodyFraming::kChunked) {
     h += "Transfer-Encoding: chunked\r\n";
   }
   h += "\r\n";
-  if (pool.shared->config.hashHeader.empty()) hashKey_ = clientIp_;
+}
 
+void HttpSession::pickOriginAndConnect() {
+  const Runtime& rt = *rt_->rt;
+  const PoolRuntime& pool = rt.pools[static_cast<std::size_t>(route_->pool)];
+  const bool hasBody = reqFraming_ != h1::BodyFraming::kNone;
+  finishUpstreamHead();
   PoolBalancer& balancer = rt_->balancers[static_cast<std::size_t>(route_->pool)];
   int origin = balancer.pick(hashKey_, worker_.loop().now());
   if (origin < 0) {
     pool.noOrigin->add(worker_.shard());
     decision_ = "no_origin";
-    sendLocal(503, "no healthy origin", RejectReason::kNoOrigin, hasBody);
+    sendLocal(503, "no healthy origin", RejectReason::kNoOrigin, hasBody && reqState_ != ReqState::kDone);
     return;
   }
-  if (expectContinue_ && hasBody) out_.append("HTTP/1.1 100 Continue\r\n\r\n");
   respState_ = RespState::kWaitHead;
   connectUpstream(origin);
 }
@@ -641,6 +662,13 @@ bool HttpSession::connectUpstream(int origin) {
   up_ = c;
   balancer.started(origin);
   c->out.append(upstreamHead_);
+  if (!heldReqBody_.empty()) {
+    if (reqFraming_ == h1::BodyFraming::kChunked && !heldBodyDone_) {
+      appendChunk(c->out, heldReqBody_);
+    } else {
+      c->out.append(heldReqBody_);
+    }
+  }
   if (c->connecting) {
     setTimer(TimerKind::kConnect, route_->timeouts.connect);
   } else {
@@ -691,7 +719,55 @@ bool HttpSession::flushUpstream() {
   return wrote > 0;
 }
 
+bool HttpSession::holdRequestBody() {
+  if (in_.empty()) return false;
+  const uint64_t limit = waf_->requestBodyLimit();
+  std::size_t used = 0;
+  if (reqFraming_ == h1::BodyFraming::kContentLength) {
+    used = in_.size() < reqRemaining_ ? in_.size() : static_cast<std::size_t>(reqRemaining_);
+    heldReqBody_.append(in_.data(), used);
+    reqRemaining_ -= used;
+    if (reqRemaining_ == 0) reqState_ = ReqState::kDone;
+  } else {
+    std::string& held = heldReqBody_;
+    used = reqChunks_.feed(in_.view(), [&held](std::string_view d) { held.append(d); });
+    if (reqChunks_.failed()) {
+      in_.consume(used);
+      decision_ = "reject";
+      sendLocal(400, "bad request: malformed chunked body", RejectReason::kBadChunk, true);
+      return true;
+    }
+    if (reqChunks_.done()) reqState_ = ReqState::kDone;
+  }
+  in_.consume(used);
+  reqBodyBytes_ += used;
+  if (route_->maxBodyBytes > 0 && heldReqBody_.size() > route_->maxBodyBytes) {
+    decision_ = "reject";
+    sendLocal(413, "request body too large", RejectReason::kBodyTooLarge, true);
+    return true;
+  }
+  if (reqState_ == ReqState::kDone || heldReqBody_.size() >= limit) {
+    if (reqState_ != ReqState::kDone && waf_->requestBodyLimitReject()) {
+      decision_ = "reject";
+      sendLocal(413, "request body exceeds the WAF inspection limit", RejectReason::kBodyTooLarge, true);
+      return true;
+    }
+    releaseHeldBody();
+  }
+  return used > 0;
+}
+
+void HttpSession::releaseHeldBody() {
+  wafHoldBody_ = false;
+  heldBodyDone_ = reqState_ == ReqState::kDone;
+  waf_->appendRequestBody(heldReqBody_);
+  waf_->processRequestBody();
+  if (wafBlocked()) return;
+  pickOriginAndConnect();
+}
+
 bool HttpSession::forwardRequestBody() {
+  if (wafHoldBody_) return holdRequestBody();
   if (up_ == nullptr || in_.empty() || up_->out.size() >= kHighWatermark) return false;
   if (reqFraming_ == h1::BodyFraming::kContentLength) {
     std::size_t n = in_.size() < reqRemaining_ ? in_.size() : static_cast<std::size_t>(reqRemaining_);
@@ -776,10 +852,11 @@ bool HttpSession::processUpstreamInput() {
       c->in.consume(r.consumed);
       return true;
     }
+    if (waf_ && !wafResponseHeaders(head, c->in.view().substr(0, r.consumed))) return true;
     // Consume first: beginResponse() may finish the transaction and park the connection (releasing its
     // buffer). The head's views stay valid: consume() only moves offsets, and nothing writes to c->in here.
     c->in.consume(r.consumed);
-    beginResponse(head);
+    if (!wafHoldResp_) beginResponse(head);
     if (respState_ != RespState::kBody || closed_) return true;
     // Fall through: move the body bytes that came with the head, so head and body leave in one send().
   }
@@ -789,7 +866,7 @@ bool HttpSession::processUpstreamInput() {
   switch (respFraming_) {
     case h1::BodyFraming::kContentLength: {
       std::size_t n = c->in.size() < respRemaining_ ? c->in.size() : static_cast<std::size_t>(respRemaining_);
-      out_.append(c->in.data(), n);
+      emitResponseBody(std::string_view(c->in.data(), n));
       c->in.consume(n);
       respRemaining_ -= n;
       moved = n > 0;
@@ -797,15 +874,7 @@ bool HttpSession::processUpstreamInput() {
       break;
     }
     case h1::BodyFraming::kChunked: {
-      const bool chunked = respChunkedToClient_;
-      Buffer& out = out_;
-      std::size_t used = respChunks_.feed(c->in.view(), [&out, chunked](std::string_view d) {
-        if (chunked) {
-          appendChunk(out, d);
-        } else {
-          out.append(d);
-        }
-      });
+      std::size_t used = respChunks_.feed(c->in.view(), [this](std::string_view d) { emitResponseBody(d); });
       c->in.consume(used);
       moved = used > 0;
       if (respChunks_.failed()) {
@@ -814,18 +883,14 @@ bool HttpSession::processUpstreamInput() {
         return true;
       }
       if (respChunks_.done()) {
-        if (chunked) out_.append("0\r\n\r\n", 5);
+        emitResponseEnd();
         respState_ = RespState::kDone;
       }
       break;
     }
     case h1::BodyFraming::kUntilClose: {
       if (!c->in.empty()) {
-        if (respChunkedToClient_) {
-          appendChunk(out_, c->in.view());
-        } else {
-          out_.append(c->in.view());
-        }
+        emitResponseBody(c->in.view());
         c->in.clear();
         moved = true;
       }
@@ -835,7 +900,7 @@ bool HttpSession::processUpstreamInput() {
           closeNow();
           return true;
         }
-        if (respChunkedToClient_) out_.append("0\r\n\r\n", 5);
+        emitResponseEnd();
         respState_ = RespState::kDone;
       }
       break;
@@ -843,6 +908,10 @@ bool HttpSession::processUpstreamInput() {
     case h1::BodyFraming::kNone: respState_ = RespState::kDone; break;
   }
   if (moved) setTimer(TimerKind::kIdle, route_->timeouts.idle);
+  if (wafHoldResp_ && (respState_ == RespState::kDone || heldRespBody_.size() >= waf_->responseBodyLimit())) {
+    releaseHeldResponse();
+    return true;
+  }
   if (respState_ == RespState::kDone) {
     finishTransaction();
     return true;
@@ -854,6 +923,147 @@ bool HttpSession::processUpstreamInput() {
     return true;
   }
   return moved;
+}
+
+void HttpSession::emitResponseBody(std::string_view d) {
+  if (wafHoldResp_) {
+    heldRespBody_.append(d);
+  } else if (respChunkedToClient_) {
+    appendChunk(out_, d);
+  } else {
+    out_.append(d);
+  }
+}
+
+void HttpSession::emitResponseEnd() {
+  if (!wafHoldResp_ && respChunkedToClient_) out_.append("0\r\n\r\n", 5);
+}
+
+// --- WAF -------------------------------------------------------------------------------------------------
+
+bool HttpSession::startWaf(const h1::RequestHead& head) {
+  const Runtime& rt = *rt_->rt;
+  const WafMode mode = route_->config->waf.value_or(rt.config.waf.mode);
+  if (mode == WafMode::kOff) return true;
+  waf::TxInfo info;
+  info.clientAddress = clientIp_;
+  info.clientPort = clientPort_;
+  info.serverAddress = listener_->config->address.host;
+  info.serverPort = listener_->config->address.port;
+  info.uniqueId.assign(requestId_, requestIdLen_);
+  info.serverName = std::string(Router::hostWithoutPort(host_));
+  waf_ = std::make_unique<waf::Transaction>(rt.waf, std::move(info));
+  if (waf_->mode() != waf::EngineMode::kOff) {
+    waf_->forceMode(mode == WafMode::kBlock ? waf::EngineMode::kOn : waf::EngineMode::kDetectionOnly);
+  }
+  waf_->setRequestLine(head.method, head.target, head.versionMinor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+  for (const h1::Header& h : head.headers) waf_->addRequestHeader(h.name, h.value);
+  waf_->processRequestHeaders();
+  if (wafBlocked()) return false;
+  if (reqFraming_ != h1::BodyFraming::kNone && waf_->requestBodyAccess()) {
+    wafHoldBody_ = true;  // phase 2 runs when the body is in (see holdRequestBody)
+    return true;
+  }
+  waf_->processRequestBody();
+  return !wafBlocked();
+}
+
+bool HttpSession::wafBlocked() {
+  if (!waf_ || !waf_->intervention().disrupted) return false;
+  const Runtime& rt = *rt_->rt;
+  const waf::Intervention& iv = waf_->intervention();
+  decision_ = "waf_block";
+  rt.metrics.wafBlocked->add(worker_.shard());
+  wafHoldBody_ = false;
+  wafHoldResp_ = false;
+  if (iv.drop) {
+    closeNow();
+    return true;
+  }
+  const int status = iv.status != 403 ? iv.status : rt.config.waf.blockStatus;
+  sendLocal(status, rt.config.waf.blockBody, RejectReason::kWafBlocked, reqState_ != ReqState::kDone);
+  return true;
+}
+
+bool HttpSession::wafResponseHeaders(const h1::ResponseHead& head, std::string_view rawHead) {
+  waf_->setResponseStatus(head.status, head.versionMinor == 0 ? "HTTP/1.0" : "HTTP/1.1");
+  for (const h1::Header& h : head.headers) waf_->addResponseHeader(h.name, h.value);
+  waf_->processResponseHeaders();
+  wafResponseSeen_ = true;
+  if (waf_->intervention().disrupted) {
+    upstreamGotBytes_ = true;
+    wafBlocked();
+    return false;
+  }
+  const bool hasBody = head.framing != h1::BodyFraming::kNone &&
+                       !(head.framing == h1::BodyFraming::kContentLength && head.contentLength == 0);
+  if (hasBody && waf_->wantsResponseBody()) {
+    // Phase 4 needs the body before the client sees any of it: hold head and body (bounded).
+    wafHoldResp_ = true;
+    heldRespHead_.assign(rawHead);
+    heldRespBody_.clear();
+    status_ = head.status;
+    firstByteAt_ = worker_.loop().now();
+    respFraming_ = head.framing;
+    respRemaining_ = head.contentLength;
+    respChunkedToClient_ = false;
+    respState_ = RespState::kBody;
+  }
+  return true;
+}
+
+void HttpSession::releaseHeldResponse() {
+  wafHoldResp_ = false;
+  waf_->appendResponseBody(heldRespBody_);
+  waf_->processResponseBody();
+  wafResponseBodyDone_ = true;
+  if (wafBlocked()) return;
+  h1::ResponseHead& head = worker_.responseScratch();
+  h1::ParseResult r = h1::parseResponseHead(heldRespHead_, rt_->rt->limits, method_, head);
+  if (r.status != h1::ParseStatus::kComplete) {  // cannot happen: these bytes parsed before
+    closeNow();
+    return;
+  }
+  const bool done = respState_ == RespState::kDone;
+  const uint64_t remaining = respRemaining_;
+  beginResponse(head);
+  if (closed_ || respState_ == RespState::kDone) return;
+  respRemaining_ = remaining;
+  emitResponseBody(heldRespBody_);
+  std::string().swap(heldRespBody_);
+  if (done) {
+    emitResponseEnd();
+    respState_ = RespState::kDone;
+    finishTransaction();
+  }
+}
+
+void HttpSession::finishWaf() {
+  if (!waf_) return;
+  if (wafResponseSeen_ && !wafResponseBodyDone_) waf_->processResponseBody();
+  waf_->processLogging();
+  if (!waf_->matches().empty()) {
+    AccessLogWriter& errors = worker_.wafErrorLog();
+    for (const waf::RuleMatch& m : waf_->matches()) {
+      if (!m.log) continue;
+      waf::appendErrorLogLine(errors.buffer(), *waf_, m);
+      errors.lineDone();
+    }
+    AccessLogWriter& audit = worker_.wafAuditLog();
+    if (audit.enabled()) {
+      waf::appendAuditRecord(audit.buffer(), *waf_, status_);
+      audit.lineDone();
+    }
+  }
+  waf_.reset();
+  wafResponseSeen_ = false;
+  wafResponseBodyDone_ = false;
+  wafHoldBody_ = false;
+  wafHoldResp_ = false;
+  heldBodyDone_ = false;
+  std::string().swap(heldReqBody_);
+  std::string().swap(heldRespHead_);
+  std::string().swap(heldRespBody_);
 }
 
 void HttpSession::beginResponse(const h1::ResponseHead& head) {
@@ -984,6 +1194,7 @@ void HttpSession::finishTransaction() {
     releaseUpstream(reusable);
   }
   if (reqState_ != ReqState::kDone) closeAfterResponse_ = true;  // unread body: framing is lost
+  finishWaf();
   logAndCount();
   if (closeAfterResponse_ || !clientKeepAlive_ || worker_.draining() || clientEof_) {
     closeWhenFlushed_ = true;
@@ -1227,8 +1438,10 @@ void HttpSession::closeNow() {
   if (!logged_ && (reqState_ != ReqState::kHead || respState_ != RespState::kNone)) {
     if (status_ == 0) status_ = 499;  // client went away, or the response was cut (nginx's convention)
     if (decision_ == std::string_view("proxy")) decision_ = "aborted";
+    finishWaf();
     logAndCount();
   }
+  if (waf_) finishWaf();
   releaseUpstream(false);
   timer_.cancel();
   worker_.loop().remove(stream_.fd);

@@ -21,6 +21,7 @@
 #include "http/h1/chunked.h"
 #include "http/h1/parser.h"
 #include "http/worker.h"
+#include "waf/engine/transaction.h"
 
 namespace bulwark::http {
 
@@ -101,6 +102,18 @@ class HttpSession final : public IoHandler {
   void onUpstreamConnected();
   void upstreamFailed(int status, RejectReason reason, const char* why, bool countAsOriginFailure);
   void beginResponse(const h1::ResponseHead& head);
+  void finishUpstreamHead();
+  void pickOriginAndConnect();
+  bool holdRequestBody();
+  void releaseHeldBody();
+  void emitResponseBody(std::string_view d);
+  void emitResponseEnd();
+  // WAF: each returns false (or true for wafBlocked) when the request was blocked and answered.
+  bool startWaf(const h1::RequestHead& head);
+  bool wafBlocked();
+  bool wafResponseHeaders(const h1::ResponseHead& head, std::string_view rawHead);
+  void releaseHeldResponse();
+  void finishWaf();
   void finishTransaction();
   void releaseUpstream(bool reusable);
   void sendLocal(int status, std::string_view body, RejectReason reason, bool close);
@@ -173,6 +186,16 @@ class HttpSession final : public IoHandler {
   bool requestSent_ = false;  // request head and body fully written to the origin
   bool upstreamKeepAlive_ = false;  // the origin's response allows reusing its connection
   const char* decision_ = "";
+  // WAF state of the current request (null when the route's WAF mode is off).
+  std::unique_ptr<waf::Transaction> waf_;
+  bool wafHoldBody_ = false;        // request body held for phase 2
+  bool heldBodyDone_ = false;       // the held body is the whole body (sent with Content-Length)
+  bool wafHoldResp_ = false;        // response head and body held for phase 4
+  bool wafResponseSeen_ = false;    // phase 3 ran
+  bool wafResponseBodyDone_ = false;  // phase 4 ran
+  std::string heldReqBody_;
+  std::string heldRespHead_;
+  std::string heldRespBody_;
 };
 
 }  // namespace bulwark::http

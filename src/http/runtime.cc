@@ -9,7 +9,7 @@ namespace bulwark::http {
 namespace {
 constexpr const char* kReasonNames[] = {"parse_error",   "uri_too_long",   "headers_too_large", "body_too_large",
                                         "bad_chunk",     "header_timeout", "no_route",          "no_origin",
-                                        "origin_connect", "origin_timeout", "origin_bad_response"};
+                                        "origin_connect", "origin_timeout", "origin_bad_response", "waf_blocked"};
 static_assert(sizeof(kReasonNames) / sizeof(kReasonNames[0]) == static_cast<int>(RejectReason::kCount));
 
 std::string label(const std::string& k, const std::string& v) {
@@ -143,6 +143,21 @@ std::shared_ptr<Runtime> buildRuntime(Config cfg, MetricsRegistry& metrics, cons
     rt->routes.push_back(rr);
   }
 
+  rt->metrics.wafBlocked = metrics.counter("bulwark_waf_blocked_total", "Requests blocked by the WAF.");
+  if (c.waf.enabled) {
+    // Rule files are resolved relative to the config file's directory, like every other path in it.
+    std::vector<std::string> files;
+    std::string dir = c.file.find('/') == std::string::npos ? "." : c.file.substr(0, c.file.rfind('/'));
+    for (const std::string& f : c.waf.rules) files.push_back(!f.empty() && f[0] == '/' ? f : dir + "/" + f);
+    waf::CompileResult wr = waf::compileFiles(files);
+    if (!wr.program) {
+      error.clear();
+      for (std::size_t i = 0; i < wr.errors.size() && i < 20; ++i) error += (i ? "\n" : "") + wr.errors[i];
+      if (wr.errors.size() > 20) error += "\n(" + std::to_string(wr.errors.size() - 20) + " more errors)";
+      return nullptr;
+    }
+    rt->waf = wr.program;
+  }
   rt->metrics.activeConnections = metrics.gauge("bulwark_active_connections", "Open client connections.");
   rt->metrics.acceptedConnections =
       metrics.counter("bulwark_accepted_connections_total", "Client connections accepted.");

@@ -21,6 +21,7 @@
 #include "http/pool.h"
 #include "http/router.h"
 #include "http/tls.h"
+#include "waf/engine/program.h"
 
 namespace bulwark::http {
 
@@ -62,6 +63,7 @@ struct ListenerRuntime {
 };
 
 struct GlobalMetrics {
+  Counter* wafBlocked;  // requests blocked by the WAF
   Gauge* activeConnections;
   Counter* acceptedConnections;
   Counter* rejectedByReason[24];  // indexed by RejectReason
@@ -77,6 +79,7 @@ struct Runtime {
   std::vector<RouteRuntime> routes;
   Router router;
   GlobalMetrics metrics;
+  std::shared_ptr<const waf::Program> waf;  // compiled rules; null when there is no `waf:` section
 
   explicit Runtime(Config cfg);
   int poolIndex(const std::string& name) const noexcept;
@@ -95,6 +98,7 @@ enum class RejectReason : int {
   kOriginConnect,
   kOriginTimeout,
   kOriginBadResponse,
+  kWafBlocked,
   kCount
 };
 const char* rejectReasonName(RejectReason r) noexcept;

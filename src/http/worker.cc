@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -105,20 +106,27 @@ bool Worker::start(std::shared_ptr<const Runtime> rt, std::string& error) {
     return false;
   }
   accessLog_.setFd(accessLogFd_);
+  reopenWafLogs();
   thread_ = std::thread([this] { run(); });
   return true;
 }
 
 void Worker::run() {
-  loop_.setIterationHook([this] { accessLog_.flush(); });
+  loop_.setIterationHook([this] {
+    accessLog_.flush();
+    wafErrorLog_.flush();
+    wafAuditLog_.flush();
+  });
   loop_.updateTime();
   loop_.run();
   // Loop stopped (drain finished or forced): close whatever is left.
   std::vector<HttpSession*> left = sessions_;
   for (HttpSession* s : left) s->abort();
   listeners_.clear();
-  accessLog_.flush();
   loop_.runDeferred();  // frees what the closes above queued
+  accessLog_.flush();
+  wafErrorLog_.flush();
+  wafAuditLog_.flush();
 }
 
 bool Worker::reconcileListeners(const Runtime& rt, std::string& error) {
@@ -159,6 +167,7 @@ void Worker::adopt(std::shared_ptr<const Runtime> rt) {
   current_ = makeWorkerRuntime(std::move(rt));
   std::string error;
   if (!draining_ && !reconcileListeners(*current_->rt, error)) logError("worker reload: " + error);
+  reopenWafLogs();
   const std::string& path = current_->rt->config.accessLog.path;
   if (path != accessLogPath_) {
     int fd = openAccessLog(path);
@@ -171,6 +180,32 @@ void Worker::adopt(std::shared_ptr<const Runtime> rt) {
       accessLogPath_ = path;
     }
   }
+}
+
+// Opens the WAF error and audit logs named by the current snapshot when they changed. Each worker holds
+// its own O_APPEND descriptor, so lines (written whole, once per loop iteration) never interleave.
+void Worker::reopenWafLogs() {
+  const WafConfig& w = current_->rt->config.waf;
+  auto reopen = [](AccessLogWriter& writer, std::string& openPath, const std::string& path, bool stderrDefault) {
+    if (path == openPath) return;
+    int fd = path.empty() ? (stderrDefault ? 2 : -1) : openAccessLog(path);
+    if (fd == -2) {
+      logError("cannot open WAF log " + path + ": " + std::strerror(errno));
+      return;
+    }
+    writer.setFd(fd);  // the previous descriptor, if a file, is left to the kernel at exit (rare reopen)
+    openPath = path;
+  };
+  if (!w.errorLog.empty()) {
+    std::string dir = w.errorLog.substr(0, w.errorLog.rfind('/'));
+    if (!dir.empty() && dir != w.errorLog) ::mkdir(dir.c_str(), 0750);
+  }
+  if (!w.auditLog.empty()) {
+    std::string dir = w.auditLog.substr(0, w.auditLog.rfind('/'));
+    if (!dir.empty() && dir != w.auditLog) ::mkdir(dir.c_str(), 0750);
+  }
+  reopen(wafErrorLog_, wafErrorLogPath_, w.errorLog, true);
+  reopen(wafAuditLog_, wafAuditLogPath_, w.auditLog, false);
 }
 
 void Worker::drain(std::chrono::milliseconds drain) {

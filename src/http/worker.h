@@ -51,6 +51,8 @@ class Worker {
   h1::RequestHead& requestScratch() noexcept { return reqScratch_; }
   h1::ResponseHead& responseScratch() noexcept { return respScratch_; }
   AccessLogWriter& accessLog() noexcept { return accessLog_; }
+  AccessLogWriter& wafErrorLog() noexcept { return wafErrorLog_; }
+  AccessLogWriter& wafAuditLog() noexcept { return wafAuditLog_; }
   bool draining() const noexcept { return draining_; }
 
   // Origin keep-alive connections. take() returns an idle connection to `originKey` or nullptr.
@@ -98,6 +100,11 @@ class Worker {
   AccessLogWriter accessLog_;
   int accessLogFd_ = -1;
   std::string accessLogPath_;
+  AccessLogWriter wafErrorLog_;
+  AccessLogWriter wafAuditLog_;
+  std::string wafErrorLogPath_ = "\x01";  // never a real path: forces the first open
+  std::string wafAuditLogPath_ = "\x01";
+  void reopenWafLogs();
   bool draining_ = false;
   Timer drainTimer_;
   uint64_t rng_[2];

@@ -95,6 +95,11 @@ class Transaction final : public OperatorContext {
   const Intervention& intervention() const noexcept { return intervention_; }
   const std::vector<RuleMatch>& matches() const noexcept { return matches_; }
   EngineMode mode() const noexcept { return mode_; }
+  // The gateway's per-route mode (detect / block) overrides SecRuleEngine for this transaction.
+  void forceMode(EngineMode m) noexcept { mode_ = m; }
+  uint64_t requestBodyLimit() const noexcept { return requestBodyLimit_; }
+  bool requestBodyLimitReject() const noexcept { return program_->body.requestBodyLimitReject; }
+  uint64_t responseBodyLimit() const noexcept { return program_->body.responseBodyLimit; }
   bool requestBodyAccess() const noexcept { return requestBodyAccess_; }
   bool responseBodyAccess() const noexcept { return responseBodyAccess_; }
   // True if the response body should be inspected: access on and MIME type in SecResponseBodyMimeType.
