@@ -363,7 +363,7 @@ class OriginServer(ThreadingHTTPServer):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Bulwark demo/test origin (HTTP/1.1, stdlib only)")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, required=True, help="TCP port (0: pick a free one)")
     ap.add_argument("--name", required=True, help="name reported in responses and X-Origin")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

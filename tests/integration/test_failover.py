@@ -170,3 +170,15 @@ def test_health_check_uses_configured_path_host_and_expected_status(procs):
     assert gw.origin_healthy("ok", good.address) is True
     assert recent[-1]["headers"]["host"] == "health.internal"
     assert recent[-1]["method"] == "GET"
+
+
+def test_origin_closing_without_answer_is_retried_then_502(procs):
+    a = procs.origin("a")
+    gw = procs.gateway(workers=1, pools={"main": pool(a, retries=1, outlier_detection={"consecutive_failures": 0})})
+    r = gw.get("/close")
+    assert r.status == 502, r
+    # Nothing of a response arrived and GET is idempotent: one retry, as configured.
+    assert a.count("/close") == 2
+    r = gw.request("POST", "/close", body=b"x")
+    assert r.status == 502, r
+    assert a.count("/close") == 3  # never replayed
