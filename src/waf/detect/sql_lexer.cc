@@ -240,6 +240,7 @@ std::uint8_t functionFlags(std::string_view name) {
 
 bool Lexer::next(Token& token) {
   token = Token{};
+  token.type = TokenType::kOther;
   if (!started_ && quoteContext_ != 0) {
     started_ = true;
     readString(token, 0, quoteContext_, /*opened=*/false);
@@ -386,7 +387,7 @@ void Lexer::readWord(Token& token, std::size_t start) {
   std::size_t after = end;
   while (after < input_.size() && isSpace(static_cast<unsigned char>(input_[after]))) ++after;
   if (after < input_.size() && input_[after] == '(') {
-    Token keyword;
+    Token keyword{};
     classifyWord(text, keyword);
     // Keywords that take a parenthesis (`IN (`, `AND (`, `VALUES (`) stay keywords.
     if (keyword.type == TokenType::kWord || keyword.word == Word::kNull) {

@@ -104,12 +104,14 @@ enum TokenFlag : std::uint16_t {
   kFlagSpaced = 256,      // function: whitespace before '(' (MySQL reads built-ins only without it)
 };
 
+// Trivially constructible, so that the detector's fixed token arrays cost nothing to set up; write
+// `Token{}` for a zeroed one.
 struct Token {
-  TokenType type = TokenType::kOther;
-  Word word = Word::kNone;
-  std::uint16_t flags = 0;
-  std::uint32_t pos = 0;  // byte offset in the input
-  std::uint32_t len = 0;  // byte length in the input
+  TokenType type;
+  Word word;
+  std::uint16_t flags;
+  std::uint32_t pos;  // byte offset in the input
+  std::uint32_t len;  // byte length in the input
 
   bool has(TokenFlag f) const { return (flags & f) != 0; }
   bool isValue() const {

@@ -195,6 +195,14 @@ bool selectListAt(const Tokens& t, std::size_t i) {
   }
 }
 
+bool equalsFolded(std::string_view text, std::string_view lower) {
+  if (text.size() != lower.size()) return false;
+  for (std::size_t k = 0; k < text.size(); ++k) {
+    if ((text[k] | 0x20) != lower[k]) return false;
+  }
+  return true;
+}
+
 bool startsWithAny(std::string_view text, std::initializer_list<std::string_view> prefixes) {
   for (const std::string_view prefix : prefixes) {
     if (text.size() < prefix.size()) continue;
@@ -305,13 +313,18 @@ bool conditionAt(const Tokens& t, std::size_t i, bool loneNumber) {
   if (t.isValue(i)) {
     if (comparisonAt(t, i + 1) || next == TokenType::kSemicolon) return true;
     if (next == TokenType::kComment) return first != TokenType::kWord || t.has(i + 1, sql::kFlagQuiet);
-    return loneNumber && first == TokenType::kNumber && next == TokenType::kEnd;
+    if (first != TokenType::kNumber || next != TokenType::kEnd) return false;
+    // A lone TRUE is a tautology wherever it is; a lone number only after a break ("1 and 2").
+    return loneNumber || equalsFolded(t.text(i), "true");
   }
   if (first == TokenType::kFunction) return riskyCallAt(t, i);
   if (first == TokenType::kOpen) {
     while (t.type(i + 1) == TokenType::kOpen) ++i;
-    return t.is(i + 1, TokenType::kStatement, Word::kSelect) || riskyCallAt(t, i + 1) ||
-           (t.isValue(i + 1) && comparisonAt(t, i + 2));
+    if (t.is(i + 1, TokenType::kStatement, Word::kSelect) || riskyCallAt(t, i + 1)) return true;
+    if (!t.isValue(i + 1)) return false;
+    std::size_t j = i + 2;
+    while (t.type(j) == TokenType::kClose) ++j;  // `(1)=(1`
+    return comparisonAt(t, j);
   }
   if (first == TokenType::kKeyword) return t.word(i) == Word::kExists && next == TokenType::kOpen;
   if (first == TokenType::kStatement) return statementAt(t, i);
@@ -473,7 +486,7 @@ class Pass {
   // Returns the name of the matching rule, or nullptr.
   const char* run() {
     sql::Lexer lexer(input_, quoteContext_);
-    Token token;
+    Token token{};
     while (lexer.next(token)) {
       push(token);
       if (match_ != nullptr) return match_;
