@@ -10,7 +10,9 @@
 #include <string>
 #include <string_view>
 
+#ifndef PCRE2_CODE_UNIT_WIDTH
 #define PCRE2_CODE_UNIT_WIDTH 8
+#endif
 #include <pcre2.h>
 
 #include "waf/operators/util.h"

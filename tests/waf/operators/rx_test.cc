@@ -59,7 +59,7 @@ TEST_F(RxLimits, LimitHitIsNoMatchAndIsCounted) {
   EXPECT_EQ(regexLimitHitsOnThisThread(), threadBefore + 1);
 }
 
-TEST_F(RxLimits, OrdinaryCrsSizedValuesStayUnderTheDefaultLimit) {
+TEST_F(RxLimits, LazyQuantifierPatternOnTwoKilobytesStaysUnderTheDefaultLimit) {
   auto op = makeRx(R"((?i:(?:\b(?:f(?:rom|or)|select|union)\b.{0,100}?\b(?:where|from|by)\b)))");
   FakeContext ctx;
   std::uint64_t before = regexLimitHitsOnThisThread();
