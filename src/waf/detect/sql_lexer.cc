@@ -341,14 +341,16 @@ std::size_t Lexer::closingBracket(std::size_t start) {
 }
 
 void Lexer::readString(Token& token, std::size_t start, char quote, bool opened) {
-  // A backslash escapes the next byte (MySQL); a doubled quote is an escaped quote (SQL standard),
-  // except at the very start of the application's own literal, where the first quote closes it.
+  // In a literal the input opens, a backslash escapes the next byte (MySQL) and a doubled quote is an
+  // escaped quote (SQL standard). The application's own literal ends at the input's first quote
+  // whatever precedes it: a backslash escapes only in MySQL, and PostgreSQL, SQL Server and SQLite
+  // would close the literal there (`\' or 1=1`).
   std::size_t i = opened ? start + 1 : start;
   token.type = TokenType::kString;
   token.pos = static_cast<std::uint32_t>(start);
   while (i < input_.size()) {
     const char c = input_[i];
-    if (c == '\\') {
+    if (c == '\\' && opened) {
       i += 2;
       continue;
     }

@@ -122,7 +122,7 @@ struct Token {
 
 // Splits `input` into tokens, one per next() call. With quoteContext '\'' or '"' the input is read as
 // if it followed that quote character: the first token is the rest of that string literal, closed by
-// the first unescaped quote character of the input (kFlagBreak), or, if there is none, unterminated.
+// the first quote character of the input (kFlagBreak), or, if there is none, unterminated.
 class Lexer {
  public:
   Lexer(std::string_view input, char quoteContext) : input_(input), quoteContext_(quoteContext) {}

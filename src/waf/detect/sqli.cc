@@ -440,8 +440,9 @@ const char* bareStart(const Tokens& t) {
     case TokenType::kWord:
     case TokenType::kVariable: {
       // `admin or 1=1`: a tautology after a bare word.
-      if (t.type(i + 1) != TokenType::kLogic || !t.isValue(i + 2) || t.type(i + 3) != TokenType::kCompare ||
-          !t.isValue(i + 4)) {
+      // NOT is no connective: `if not "%1" == ""` is a batch file.
+      if (t.type(i + 1) != TokenType::kLogic || t.word(i + 1) == Word::kNot || !t.isValue(i + 2) ||
+          t.type(i + 3) != TokenType::kCompare || !t.isValue(i + 4)) {
         return nullptr;
       }
       const bool numbers = t.type(i + 2) == TokenType::kNumber && t.type(i + 4) == TokenType::kNumber;
