@@ -17,11 +17,13 @@ How one test stage is run (what the CRS project's ftw / go-ftw do):
    string -- or taken verbatim from `raw_request` / `encoded_request` (base64). It is sent over a plain
    TCP socket, never "fixed": many requests are malformed on purpose;
 3. an end-marker request `X-CRS-Test: <marker>-end`, repeated until its log line appears;
-4. the error-log lines written between the two marker lines (minus the marker transactions' own
-   lines, recognised by their `[unique_id "..."]`) are matched against `log_contains` /
-   `no_log_contains` (Python regexes, searched line by line); `status`, `response_contains` and
-   `expect_error` are checked against the response (an "error" is what ftw calls one: no connection,
-   no response within the timeout, an empty or unparsable response).
+4. the error-log lines written after the start marker's line and before the end marker's line -- plus
+   "late" lines written after the end marker's line and before the next test's start marker (a WAF
+   with several worker threads can flush a transaction's last lines after a later request's), minus
+   the marker transactions' own lines (recognised by their `[unique_id "..."]`) -- are matched against
+   `log_contains` / `no_log_contains` (Python regexes, searched line by line, as ftw does); `status`,
+   `response_contains` and `expect_error` are checked against the response (an "error" is what ftw
+   calls one: no connection, no response within the timeout, an empty or unparsable response).
 
 The WAF must log the marker: see examples/crs-regression/test-mode.conf (rule 999999).
 
@@ -406,10 +408,15 @@ class LogReader:
 
 
 def line_client(line):
+    """The client address a log line names ([client 1.2.3.4], Apache's [client 1.2.3.4:port], nginx's
+    `client: 1.2.3.4`), without a port; None when it names none."""
     m = CLIENT_RE.search(line)
     if not m:
         return None
-    return m.group(1) or m.group(2)
+    c = m.group(1) or m.group(2)
+    if c.count(":") == 1 and "." in c:  # IPv4:port
+        c = c.split(":")[0]
+    return c
 
 
 class Runner:
@@ -465,16 +472,47 @@ class Runner:
 
     # one stage -------------------------------------------------------------------------------------
 
-    def run_stage(self, stage, source, worker):
-        """Returns a list of failure reasons (empty: passed)."""
-        inp, out = stage.input, stage.output
+    def _keep(self, line, tokens, marker_ids, source):
+        if any(t in line for t in tokens):
+            return False
+        m = UNIQUE_ID_RE.search(line)
+        if m and m.group(1) in marker_ids:
+            return False
+        if self.filter_client:
+            c = line_client(line)
+            if c is not None and c != source:
+                return False
+        return True
+
+    def run_stage(self, stage, source, worker, pending):
+        """Runs one stage. Its verdict needs the log lines up to the NEXT stage's start marker (a WAF with
+        several worker threads may write a transaction's last lines after the end marker's line), so
+        this finalizes `pending` (the previous stage of this worker) once its own start marker is in the
+        log, and returns its own context to be finalized later by finalize()."""
+        inp = stage.input
         base = f"{stage.test.title}-{stage.index}-{self.run_id}"
         start_marker, end_marker = base + "-start", base + "-end"
-        pos0 = self.log.position()
+        ctx = {"stage": stage, "source": source, "resp": None, "lines": [], "fails": None,
+               "end": None, "tokens": (start_marker, end_marker), "marker_ids": set()}
+        pos0 = pending["end"][0] if pending and pending["end"] else self.log.position()
         self.worker_pos[worker] = pos0
         r = self.send_marker(start_marker, source)
         if r.error:
-            return [f"setup: start marker request failed: {r.error}"]
+            self.finalize(pending, None)
+            ctx["fails"] = [f"setup: start marker request failed: {r.error}"]
+            return ctx
+        start = self.wait_for(start_marker, pos0, time.monotonic() + self.args.log_timeout,
+                              resend=lambda: self.send_marker(start_marker, source), source=source)
+        if start is None:
+            self.finalize(pending, None)
+            ctx["fails"] = [f"setup: start marker {start_marker} not found in the log within "
+                            f"{self.args.log_timeout}s"]
+            return ctx
+        start_line = self.log.since(start[0])[: start[1] - start[0]]
+        m = UNIQUE_ID_RE.search(start_line)
+        if m and m.group(1):
+            ctx["marker_ids"].add(m.group(1))
+        self.finalize(pending, start[0], extra_ids=ctx["marker_ids"])
         try:
             request = build_request(inp)
             build_error = None
@@ -486,36 +524,53 @@ class Runner:
             method = str(inp.get("method", "GET")).strip().upper()
             resp = send_raw(self.args.host, self.args.port, request, self.args.timeout, source,
                             head_request=(method == "HEAD"))
-        r = self.send_marker(end_marker, source)
+        ctx["resp"] = resp
+        self.send_marker(end_marker, source)
         end = self.wait_for(
-            end_marker, pos0, time.monotonic() + self.args.log_timeout,
+            end_marker, start[1], time.monotonic() + self.args.log_timeout,
             resend=lambda: self.send_marker(end_marker, source), source=source)
         if end is None:
-            return [f"setup: end marker {end_marker} not found in the log within {self.args.log_timeout}s"]
-        start = self.wait_for(start_marker, pos0, time.monotonic(), source=source)
-        if start is None:
-            return [f"setup: start marker {start_marker} not found in the log"]
-        window = self.log.since(start[0])[: end[0] - start[0]]
-        lines = window.splitlines()
-        marker_ids = set()
-        for ln in (lines[0] if lines else "", self.log.since(end[0])[: end[1] - end[0]]):
-            m = UNIQUE_ID_RE.search(ln)
-            if m and m.group(1):
-                marker_ids.add(m.group(1))
-        kept = []
-        for ln in lines[1:]:
-            if start_marker in ln or end_marker in ln:
-                continue
-            m = UNIQUE_ID_RE.search(ln)
-            if m and m.group(1) in marker_ids:
-                continue
-            if self.filter_client:
-                c = line_client(ln)
-                if c is not None and c != source:
-                    continue
-            kept.append(ln)
-        self.worker_pos[worker] = end[1]
-        return self.check(out, resp, kept)
+            ctx["fails"] = [f"setup: end marker {end_marker} not found in the log within "
+                            f"{self.args.log_timeout}s"]
+            return ctx
+        end_line = self.log.since(end[0])[: end[1] - end[0]]
+        m = UNIQUE_ID_RE.search(end_line)
+        if m and m.group(1):
+            ctx["marker_ids"].add(m.group(1))
+        window = self.log.since(start[1])[: end[0] - start[1]]
+        ctx["lines"] = [ln for ln in window.splitlines()
+                        if self._keep(ln, ctx["tokens"], ctx["marker_ids"], source)]
+        ctx["end"] = end
+        self.worker_pos[worker] = end[0]
+        return ctx
+
+    def finalize(self, ctx, upto, extra_ids=()):
+        """Judges a stage: its lines between the markers plus the late ones written after its end marker
+        and before `upto` (the next start marker's line; None: as far as the log goes now)."""
+        if ctx is None:
+            return
+        if ctx["fails"] is None:
+            lines = ctx["lines"]
+            if ctx["end"] is not None:
+                late = self.log.since(ctx["end"][1])
+                if upto is not None:
+                    late = late[: max(0, upto - ctx["end"][1])]
+                ids = set(ctx["marker_ids"]) | set(extra_ids)
+                lines = lines + [ln for ln in late.splitlines()
+                                 if self._keep(ln, ctx["tokens"], ids, ctx["source"])
+                                 and "X-CRS-Test" not in ln]
+            ctx["fails"] = self.check(ctx["stage"].output, ctx["resp"], lines)
+        st = ctx["stage"]
+        fails = ctx["fails"]
+        multi = len(st.test.stages) > 1
+        with self.results_lock:
+            self.results.setdefault(st.test.title, []).extend(
+                f"stage {st.index}: {x}" if multi else x for x in fails)
+            self.judged[st.test.title] = self.judged.get(st.test.title, 0) + 1
+            done = self.judged[st.test.title] == len(st.test.stages)
+        if done and self.args.verbose:
+            bad = self.results[st.test.title]
+            print(f"{'ok  ' if not bad else 'FAIL'} {st.test.title}", flush=True)
 
     def check(self, out, resp, lines):
         fails = []
@@ -584,26 +639,28 @@ class Runner:
             sources = [None]
         if not self.preflight(sources):
             sources = [None]
-        results = {}
+        self.results, self.judged = {}, {}
+        self.results_lock = threading.Lock()
         runnable = [t for t in tests if t.skip is None]
         queue = list(reversed(runnable))
         qlock = threading.Lock()
 
         def worker(wi, source):
+            pending = None
             while True:
                 with qlock:
-                    if not queue:
-                        return
-                    t = queue.pop()
-                fails = []
+                    t = queue.pop() if queue else None
+                if t is None:
+                    break
                 for st in t.stages:
-                    f = self.run_stage(st, source, wi)
-                    fails.extend(f"stage {st.index}: {x}" if len(t.stages) > 1 else x for x in f)
-                results[t.title] = fails
-                if self.args.verbose:
-                    print(f"{'ok  ' if not fails else 'FAIL'} {t.title}", flush=True)
+                    pending = self.run_stage(st, source, wi, pending)
                 if wi == 0:
                     self.log.trim(min(self.worker_pos.values()))
+            if pending is not None:
+                # the last stage: give late lines a moment, then judge
+                time.sleep(self.args.settle)
+                self.log.poll()
+                self.finalize(pending, None)
 
         if len(sources) == 1:
             worker(0, sources[0])
@@ -614,7 +671,7 @@ class Runner:
                 th.start()
             for th in threads:
                 th.join()
-        return results
+        return self.results
 
 
 # --------------------------------------------------------------------------------------------------
@@ -649,6 +706,8 @@ def main(argv=None):
                     help="seconds to wait for a response (default 3)")
     ap.add_argument("--log-timeout", type=float, default=10.0,
                     help="seconds to wait for the end marker in the log (default 10)")
+    ap.add_argument("--settle", type=float, default=0.2,
+                    help="seconds to wait for late log lines after the last test (default 0.2)")
     ap.add_argument("--verbose", "-v", action="store_true")
     try:
         args = ap.parse_args(argv)
@@ -702,7 +761,8 @@ def main(argv=None):
             note = ""
             if t.title in overrides:
                 known += 1
-                reason = overrides[t.title].get("reason") or "listed"
+                o = overrides[t.title]
+                reason = o.get("cause") or str(o.get("reason") or "listed")[:80]
                 note = f"  [override: {reason}]"
             print(f"FAIL {t.title}: " + "; ".join(fails) + note)
             failures.append((t.title, "; ".join(fails)))
