@@ -458,8 +458,9 @@ const char* bareStart(const Tokens& t) {
 const char* anywhere(const Tokens& t, std::size_t i) {
   switch (t.type(i)) {
     case TokenType::kUnion: {
+      // At most three parentheses, so that the look-ahead stays within the tokens kept across a shift.
       std::size_t j = i + 1;
-      while (t.type(j) == TokenType::kOpen) ++j;
+      while (t.type(j) == TokenType::kOpen && j < i + 4) ++j;
       return (t.is(j, TokenType::kStatement, Word::kSelect) && selectListAt(t, j + 1)) ? "union-select"
                                                                                        : nullptr;
     }
