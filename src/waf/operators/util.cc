@@ -2,6 +2,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -114,6 +115,12 @@ std::string resolvePath(const std::string& baseDir, std::string_view name) {
 }
 
 bool readWholeFile(const std::string& path, std::string& out, std::string& error) {
+  // A directory opens as a stream on Linux and reads as empty: refuse it instead of loading nothing.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    error = "\"" + path + "\" is not a readable file";
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = "could not open \"" + path + "\"";
