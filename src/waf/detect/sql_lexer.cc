@@ -168,8 +168,8 @@ constexpr bool isSorted(const Table& table) {
   }
   return true;
 }
-static_assert(isSorted(kKeywords), "kKeywords must be sorted for binary search");
-static_assert(isSorted(kFunctions), "kFunctions must be sorted for binary search");
+static_assert(isSorted(kKeywords), "kKeywords must be sorted for the first-letter index");
+static_assert(isSorted(kFunctions), "kFunctions must be sorted for the first-letter index");
 
 // Longest keyword or function name; longer words are never looked up.
 constexpr std::size_t kMaxNameLength = 20;
