@@ -235,8 +235,19 @@ def _connect(host, port, timeout, source=None):
     return s
 
 
+def _skip_interim(buf):
+    """Drops interim 1xx responses (100 Continue, 103 Early Hints; not 101) from the front of buf."""
+    while buf.startswith(b"HTTP/1.") and buf[9:10] == b"1" and buf[9:12] != b"101":
+        sep = buf.find(b"\r\n\r\n")
+        if sep < 0:
+            break
+        buf = buf[sep + 4:]
+    return buf
+
+
 def _response_complete(buf, head_request):
     """True when buf holds a whole HTTP/1.x response (by its framing)."""
+    buf = _skip_interim(buf)
     sep = buf.find(b"\r\n\r\n")
     if sep < 0:
         return False
@@ -248,7 +259,7 @@ def _response_complete(buf, head_request):
         code = int(parts[1])
     except (IndexError, ValueError):
         return False
-    if head_request or code in (204, 304) or 100 <= code < 200:
+    if head_request or code in (204, 304) or code == 101:
         return True
     te, cl = None, None
     for line in lines[1:]:
@@ -327,6 +338,7 @@ def send_raw(host, port, data, timeout, source=None, head_request=False):
 
 def parse_response(raw):
     """ftw's checks: a status line of three parts with a numeric code, headers with a colon."""
+    raw = _skip_interim(raw) or raw
     lines = raw.split(b"\r\n")
     status_line = lines[0].decode("latin-1")
     for line in lines[1:]:
