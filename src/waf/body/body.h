@@ -65,7 +65,7 @@ void parseMultipart(std::string_view contentType, std::string_view body, const L
                     MultipartResult& out);
 
 struct JsonResult {
-  Args args;  // names as ModSecurity v2.9 builds them: "a.b", array elements "a.a" (docs/waf-body-processors.md)
+  Args args;  // named as ModSecurity v2.9 does: "a.b", array elements "a.a" (docs/waf-body-processors.md)
   bool error = false;
   std::string errorMsg;
 };
