@@ -74,6 +74,8 @@ void parseJson(std::string_view body, const Limits& limits, JsonResult& out);
 struct XmlResult {
   // The values of `XML:/*`: ModSecurity evaluates the XPath `/*` and uses each node's string value.
   std::vector<std::string> values;
+  // The values of `XML://@*` (every attribute's value, in document order), which CRS reads beside `XML:/*`.
+  std::vector<std::string> attributeValues;
   bool error = false;
   std::string errorMsg;
 };
