@@ -105,12 +105,9 @@ int Server::run() {
   logInfo("bulwark " BULWARK_VERSION " serving on " + where + " with " + std::to_string(workers) + " worker(s)" +
           (adminAddress_.empty() ? std::string() : "; admin on http://" + adminAddress_));
 
+  // Runs until the drain started by SIGTERM/SIGINT has finished in every worker. The admin listener keeps
+  // answering meanwhile (/healthz says "draining", so a load balancer takes this node out).
   loop_.run();
-
-  // Drain: workers stop accepting, finish in-flight requests (up to the drain time), then exit.
-  const auto drain = current_->config.clientTimeouts.drain;
-  logInfo("draining (up to " + std::to_string(drain.count()) + " ms)");
-  for (auto& w : workers_) w->drain(drain);
   for (auto& w : workers_) w->join();
   workers_.clear();
   health_.reset();
@@ -127,8 +124,21 @@ void Server::onSignal(int sig) {
   }
   if (draining_) return;
   draining_ = true;
-  logInfo(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", shutting down");
-  loop_.stop();
+  const auto drain = current_->config.clientTimeouts.drain;
+  logInfo(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", draining (up to " +
+          std::to_string(drain.count()) + " ms)");
+  health_->stop();
+  for (auto& w : workers_) w->drain(drain);
+  drainPoll_ = std::make_unique<Timer>([this] {
+    bool all = true;
+    for (auto& w : workers_) all = all && w->finished();
+    if (all) {
+      loop_.stop();
+    } else {
+      loop_.arm(*drainPoll_, std::chrono::milliseconds(20));
+    }
+  });
+  loop_.arm(*drainPoll_, std::chrono::milliseconds(5));
 }
 
 bool Server::reload(std::string& error) {

@@ -36,6 +36,7 @@ class Server {
   std::unique_ptr<http::HealthChecker> health_;
   std::unique_ptr<admin::AdminServer> admin_;
   std::unique_ptr<SignalHandler> signals_;
+  std::unique_ptr<Timer> drainPoll_;  // checks whether every worker has finished draining
   std::string adminAddress_;
   uint64_t generation_ = 0;
   bool draining_ = false;

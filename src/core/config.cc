@@ -785,6 +785,8 @@ constexpr Field<HeaderEdits> kHeaderEditFields[] = {
     {"remove", parseHeaderRemoves},
 };
 
+bool readWafMode(Loader& loader, const Slot& slot, WafMode& out);
+
 constexpr Field<RouteDraft> kRouteFields[] = {
     {"name", [](Loader& l, const Slot& s, RouteDraft& d) { l.readName(s, d.route.name); }},
     {"match", [](Loader& l, const Slot& s, RouteDraft& d) { l.parseFields(s, kMatchFields, d.route.match); }},
@@ -792,6 +794,11 @@ constexpr Field<RouteDraft> kRouteFields[] = {
      [](Loader& l, const Slot& s, RouteDraft& d) {
        d.poolMark = s.mark;
        l.readName(s, d.route.pool);
+     }},
+    {"waf",
+     [](Loader& l, const Slot& s, RouteDraft& d) {
+       WafMode mode = WafMode::kBlock;
+       if (readWafMode(l, s, mode)) d.route.waf = mode;
      }},
     {"respond",
      [](Loader& l, const Slot& s, RouteDraft& d) {
@@ -1071,6 +1078,52 @@ void parseAccessLog(Loader& loader, const Slot& slot, ConfigDraft& draft) {
   }
 }
 
+// --- waf ---------------------------------------------------------------------------------------------------
+
+bool readWafMode(Loader& loader, const Slot& slot, WafMode& out) {
+  std::string text;
+  if (!loader.readNonEmpty(slot, text)) return false;
+  static constexpr std::pair<std::string_view, WafMode> kModes[] = {
+      {"off", WafMode::kOff}, {"detect", WafMode::kDetect}, {"block", WafMode::kBlock}};
+  for (const auto& [name, mode] : kModes) {
+    if (text == name) {
+      out = mode;
+      return true;
+    }
+  }
+  loader.error(slot.mark, slot.path + ": invalid mode " + quoteValue(text) + " (off, detect or block)");
+  return false;
+}
+
+void parseWafRules(Loader& loader, const Slot& slot, WafConfig& waf) {
+  loader.forEach(slot, [&](const Slot& item, std::size_t) {
+    std::string text;
+    if (loader.readNonEmpty(item, text)) waf.rules.push_back(loader.resolvePath(text));
+  });
+}
+
+void parseWafLogPath(Loader& loader, const Slot& slot, std::string& out) {
+  std::string text;
+  if (loader.readNonEmpty(slot, text)) out = text == "stderr" ? std::string() : loader.resolvePath(text);
+}
+
+constexpr Field<WafConfig> kWafFields[] = {
+    {"mode", [](Loader& l, const Slot& s, WafConfig& w) { readWafMode(l, s, w.mode); }},
+    {"rules", parseWafRules},
+    {"error_log", [](Loader& l, const Slot& s, WafConfig& w) { parseWafLogPath(l, s, w.errorLog); }},
+    {"audit_log", [](Loader& l, const Slot& s, WafConfig& w) { parseWafLogPath(l, s, w.auditLog); }},
+    {"block_status", [](Loader& l, const Slot& s, WafConfig& w) { l.readInteger(s, 100, 599, w.blockStatus); }},
+    {"block_body", [](Loader& l, const Slot& s, WafConfig& w) { l.readScalar(s, w.blockBody); }},
+};
+
+void parseWaf(Loader& loader, const Slot& slot, ConfigDraft& draft) {
+  WafConfig& waf = draft.config.waf;
+  waf.enabled = true;
+  waf.line = static_cast<int>(slot.mark.line) + 1;
+  loader.parseFields(slot, kWafFields, waf);
+  if (waf.rules.empty()) loader.error(slot.mark, slot.path + ": 'rules' must list at least one SecLang file");
+}
+
 // --- the document ----------------------------------------------------------------------------------------
 
 // Top-level sections. A new subsystem adds its section here, with one function that reads it.
@@ -1087,6 +1140,7 @@ constexpr Field<ConfigDraft> kSections[] = {
      }},
     {"admin", parseAdmin},
     {"access_log", parseAccessLog},
+    {"waf", parseWaf},
 };
 
 // Checks that span sections, once every section has been read.

@@ -190,7 +190,7 @@ Stream::Io Stream::readSome(Buffer& buf, std::size_t max, std::size_t& got) {
       got = static_cast<std::size_t>(n);
       // A short read drained the socket: with edge-triggered epoll the next arrival raises a new edge,
       // so skip the read that would only return EAGAIN (saves one syscall per message).
-      if (got < max) readable = false;
+      if (got < max && !peerClosed) readable = false;
       return Io::kOk;
     }
     if (n == 0) return Io::kEof;
@@ -326,6 +326,7 @@ void HttpSession::start() {
 
 void HttpSession::onIoEvents(uint32_t events) {
   if (closed_) return;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) stream_.peerClosed = true;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) stream_.readable = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) stream_.writable = true;
   drive();
@@ -333,6 +334,7 @@ void HttpSession::onIoEvents(uint32_t events) {
 
 void HttpSession::onUpstreamEvents(uint32_t events) {
   if (closed_ || up_ == nullptr) return;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_->stream.peerClosed = true;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_->stream.readable = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) up_->stream.writable = true;
   drive();
@@ -397,7 +399,6 @@ bool HttpSession::readClient() {
   std::size_t got = 0;
   switch (stream_.readSome(in_, kReadChunk, got)) {
     case Stream::Io::kOk:
-      bytesIn_ += got;
       if (closing_) {
         in_.clear();
       } else if (timerKind_ == TimerKind::kKeepAlive) {
@@ -407,7 +408,10 @@ bool HttpSession::readClient() {
     case Stream::Io::kAgain: return false;
     case Stream::Io::kEof:
       clientEof_ = true;
-      if (closing_ || (reqState_ == ReqState::kHead && in_.empty())) closeNow();
+      // Idle or lingering: done. Mid-body: the request can never complete, so give up on it now (logged
+      // as 499) instead of holding the origin connection until a timeout. After a complete request a
+      // half-close is legal: the response is still sent.
+      if (closing_ || (reqState_ == ReqState::kHead && in_.empty()) || reqState_ == ReqState::kBody) closeNow();
       return true;
     case Stream::Io::kError: closeNow(); return true;
   }
@@ -461,6 +465,7 @@ void HttpSession::startRequest(const h1::RequestHead& head, std::size_t headByte
   logged_ = false;
   status_ = 0;
   attempts_ = 0;
+  freeRetryUsed_ = false;
   excludeOrigin_ = -1;
   origin_ = -1;
   route_ = nullptr;
@@ -741,6 +746,7 @@ bool HttpSession::holdRequestBody() {
   }
   in_.consume(used);
   reqBodyBytes_ += used;
+  bytesIn_ += used;
   if (route_->maxBodyBytes > 0 && heldReqBody_.size() > route_->maxBodyBytes) {
     decision_ = "reject";
     sendLocal(413, "request body too large", RejectReason::kBodyTooLarge, true);
@@ -775,6 +781,7 @@ bool HttpSession::forwardRequestBody() {
     in_.consume(n);
     reqRemaining_ -= n;
     reqBodyBytes_ += n;
+    bytesIn_ += n;
     if (reqRemaining_ == 0) reqState_ = ReqState::kDone;
     return n > 0;
   }
@@ -782,6 +789,7 @@ bool HttpSession::forwardRequestBody() {
   Buffer& out = up_->out;
   std::size_t used = reqChunks_.feed(in_.view(), [&out](std::string_view d) { appendChunk(out, d); });
   in_.consume(used);
+  bytesIn_ += used;
   reqBodyBytes_ = reqChunks_.bodyBytes();
   if (reqChunks_.failed()) {
     decision_ = "reject";
@@ -1149,10 +1157,15 @@ void HttpSession::upstreamFailed(int status, RejectReason reason, const char* wh
   // Retry only what cannot have reached the application twice with different effects: idempotent, without
   // a body, and before any response byte. A reused keep-alive connection that the origin had closed gets
   // one extra attempt, since that race says nothing about the origin's health.
-  const uint32_t maxAttempts = pool.shared->config.retries + 1 + (wasReused ? 1 : 0);
+  const bool freeRetry = wasReused && !freeRetryUsed_;
+  if (freeRetry) {
+    freeRetryUsed_ = true;
+    --attempts_;  // the stale-connection race does not use up the configured retries
+  }
+  const uint32_t maxAttempts = pool.shared->config.retries + 1;
   if (!responseStarted_ && !upstreamGotBytes_ && idempotent_ && reqFraming_ == h1::BodyFraming::kNone &&
       attempts_ < maxAttempts) {
-    int next = balancer.pick(hashKey_, now, wasReused ? -1 : failed);
+    int next = balancer.pick(hashKey_, now, freeRetry ? -1 : failed);
     if (next >= 0) {
       pool.retries->add(worker_.shard());
       connectUpstream(next);

@@ -35,6 +35,7 @@ struct Stream {
   bool readable = true;
   bool writable = true;
   bool handshakeDone = true;
+  bool peerClosed = false;  // EPOLLRDHUP/EPOLLHUP seen: read until EOF, a short read may not be the end
 
   // Reads up to `max` bytes into `buf`.
   Io readSome(Buffer& buf, std::size_t max, std::size_t& got);
@@ -157,6 +158,7 @@ class HttpSession final : public IoHandler {
   bool upstreamGotBytes_ = false;
   bool upstreamHeadSent_ = false;
   uint8_t attempts_ = 0;
+  bool freeRetryUsed_ = false;  // the one extra attempt after a reused keep-alive connection failed
   int origin_ = -1;
   int excludeOrigin_ = -1;
   int status_ = 0;

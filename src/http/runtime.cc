@@ -145,11 +145,8 @@ std::shared_ptr<Runtime> buildRuntime(Config cfg, MetricsRegistry& metrics, cons
 
   rt->metrics.wafBlocked = metrics.counter("bulwark_waf_blocked_total", "Requests blocked by the WAF.");
   if (c.waf.enabled) {
-    // Rule files are resolved relative to the config file's directory, like every other path in it.
-    std::vector<std::string> files;
-    std::string dir = c.file.find('/') == std::string::npos ? "." : c.file.substr(0, c.file.rfind('/'));
-    for (const std::string& f : c.waf.rules) files.push_back(!f.empty() && f[0] == '/' ? f : dir + "/" + f);
-    waf::CompileResult wr = waf::compileFiles(files);
+    // Rule paths were resolved against the config file's directory by the loader.
+    waf::CompileResult wr = waf::compileFiles(c.waf.rules);
     if (!wr.program) {
       error.clear();
       for (std::size_t i = 0; i < wr.errors.size() && i < 20; ++i) error += (i ? "\n" : "") + wr.errors[i];

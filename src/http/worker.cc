@@ -127,6 +127,7 @@ void Worker::run() {
   accessLog_.flush();
   wafErrorLog_.flush();
   wafAuditLog_.flush();
+  finished_.store(true, std::memory_order_release);
 }
 
 bool Worker::reconcileListeners(const Runtime& rt, std::string& error) {

@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -43,6 +44,8 @@ class Worker {
   // no session is left or after `drain`. onDone runs on the worker thread when it exits the loop.
   void drain(std::chrono::milliseconds drain);
   void join();
+  // True once the worker's thread has left its loop (after a drain). Any thread may ask.
+  bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }
 
   // --- worker-thread only ---
   EventLoop& loop() noexcept { return loop_; }
@@ -106,6 +109,7 @@ class Worker {
   std::string wafAuditLogPath_ = "\x01";
   void reopenWafLogs();
   bool draining_ = false;
+  std::atomic<bool> finished_{false};
   Timer drainTimer_;
   uint64_t rng_[2];
 
