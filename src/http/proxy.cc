@@ -517,6 +517,9 @@ void HttpSession::startRequest(const h1::RequestHead& head, std::size_t headByte
     requestIdLen_ = 32;
   }
 
+  // `Content-Length: 0` frames an empty body: nothing to stream or hold.
+  zeroLengthBody_ = reqFraming_ == h1::BodyFraming::kContentLength && reqRemaining_ == 0;
+  if (zeroLengthBody_) reqFraming_ = h1::BodyFraming::kNone;
   const bool hasBody = reqFraming_ != h1::BodyFraming::kNone;
   reqState_ = hasBody ? ReqState::kBody : ReqState::kDone;
 
@@ -598,6 +601,8 @@ void HttpSession::finishUpstreamHead() {
     h += "\r\n";
   } else if (reqFraming_ == h1::BodyFraming::kChunked) {
     h += "Transfer-Encoding: chunked\r\n";
+  } else if (zeroLengthBody_) {
+    h += "Content-Length: 0\r\n";  // kept: some origins answer 411 to a POST without a length
   }
   h += "\r\n";
 }

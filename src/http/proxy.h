@@ -158,7 +158,8 @@ class HttpSession final : public IoHandler {
   bool upstreamGotBytes_ = false;
   bool upstreamHeadSent_ = false;
   uint8_t attempts_ = 0;
-  bool freeRetryUsed_ = false;  // the one extra attempt after a reused keep-alive connection failed
+  bool freeRetryUsed_ = false;
+  bool zeroLengthBody_ = false;  // the client sent `Content-Length: 0`  // the one extra attempt after a reused keep-alive connection failed
   int origin_ = -1;
   int excludeOrigin_ = -1;
   int status_ = 0;
