@@ -73,11 +73,9 @@ class JsonWalker {
       }
       addRootScalar(doc);
       return;
-    } else {
-      od::value root;
-      if (!check(doc.get_value().get(root)) || !open(root)) return;
-      if (!drain()) return;
     }
+    od::value root;
+    if (!check(doc.get_value().get(root)) || !open(root) || !drain()) return;
     // simdjson does not look past the end of the top-level value by itself.
     const char* trailing = nullptr;
     if (doc.current_location().get(trailing) == simdjson::SUCCESS)
@@ -92,12 +90,11 @@ class JsonWalker {
     od::array_iterator arrayEnd;
     od::object_iterator objectAt;
     od::object_iterator objectEnd;
-    // Restores the naming state when the container closes: the prefix is truncated back, the key is the
-    // prefix's last component (or "array" for a top-level array).
+    // Restores the naming state when a nested container closes: the prefix is truncated back and the key
+    // is the prefix's last component again. (Nothing follows the top-level container.)
     std::size_t prefixLength = 0;
     bool hadPrefix = false;
     std::size_t keyStart = 0;
-    bool hadKey = false;
     bool countsForDepth = true;
   };
 
@@ -174,14 +171,13 @@ class JsonWalker {
     f.isArray = type == od::json_type::array;
     f.prefixLength = prefix_.size();
     f.hadPrefix = hasPrefix_;
-    f.hadKey = hasKey_;
     bool root = stack_.empty();
     if (root && !f.isArray) {
       f.countsForDepth = false;  // v2 does not count the top-level object
     } else if (root) {
       prefix_ = "array";
       key_ = "array";
-      hasPrefix_ = hasKey_ = true;
+      hasPrefix_ = true;
     } else {
       if (hasPrefix_) prefix_ += '.';
       f.keyStart = prefix_.size();
@@ -209,16 +205,10 @@ class JsonWalker {
   void close() {
     const Frame& f = stack_.back();
     if (f.countsForDepth) --depth_;
-    bool root = stack_.size() == 1;
-    if (!root || f.isArray) {
-      if (root) {
-        key_ = "array";
-      } else {
-        key_.assign(prefix_, f.keyStart);
-      }
+    if (stack_.size() > 1) {
+      key_.assign(prefix_, f.keyStart);
       prefix_.resize(f.prefixLength);
       hasPrefix_ = f.hadPrefix;
-      hasKey_ = f.hadKey || root;
     }
     stack_.pop_back();
   }
@@ -247,7 +237,6 @@ class JsonWalker {
         std::string_view key;
         if (!check((*f.objectAt).get(field)) || !check(field.unescaped_key().get(key))) return false;
         key_.assign(key);
-        hasKey_ = true;
         child = field.value();
       }
       if (!open(child)) return false;  // may push: `f` is not used after this
@@ -261,8 +250,7 @@ class JsonWalker {
   std::vector<Frame> stack_;
   std::string prefix_;
   bool hasPrefix_ = false;
-  std::string key_;
-  bool hasKey_ = false;
+  std::string key_;  // empty until the first key: a top-level scalar has an empty name
   uint32_t depth_ = 0;
   std::size_t outputBytes_ = 0;
 };

@@ -263,15 +263,12 @@ class MultipartParser {
         if (prevEndedBareLf_) out_.flags.lfLine = true;
         if (!partDataRead_ && boundaryCount_ > 0) {
           // Where the part's data should begin: the CRLF that belongs to the delimiter is missing. v2 keeps
-          // the line as part content (CVE-2023-28882-style evasion).
+          // the line as part content rather than end an empty part, since parsers disagree here.
           out_.flags.invalidPart = true;
         } else {
           std::string_view rest = piece.substr(2 + boundary_.size());
           bool isFinal = rest.substr(0, 2) == "--";
-          if (isFinal) {
-            rest.remove_prefix(2);
-            if (complete_) return fail("Multipart: Invalid boundary (final duplicate).");
-          }
+          if (isFinal) rest.remove_prefix(2);
           if (rest != "\r\n" && rest != "\n")
             return fail("Multipart: Invalid boundary: " + quoteForLog(piece));
           (rest == "\n" ? out_.flags.lfLine : crlfLine_) = true;

@@ -17,11 +17,11 @@
 namespace bulwark::waf::body {
 namespace {
 
-// Internal entities can repeat text (billion laughs). Past this many bytes of content per body byte, or
-// this many node visits per allowed node, the value is cut and the body flagged.
+// Internal entities can repeat content (billion laughs). Past this many bytes of text per body byte, or
+// this many nodes visited inside entities per allowed node, the values are cut and the body flagged.
 constexpr std::size_t kContentBytesPerBodyByte = 4;
 constexpr std::size_t kContentSlackBytes = 64 * 1024;
-constexpr std::size_t kVisitsPerNode = 4;
+constexpr std::size_t kEntityVisitsPerNode = 4;
 
 // Never fetches anything: external entities, external DTD subsets, XInclude all resolve to nothing. It is
 // installed process-wide, and the WAF is libxml2's only user in the gateway.
@@ -62,11 +62,32 @@ void keepFirstError(void* ctx, xmlErrorPtr error) {
   state.firstError += message;
 }
 
+// Errors raised outside a parser context (character encoding conversion) go to libxml2's generic handler,
+// which prints on stderr; the parse itself still fails and reports through its context.
+void ignoreGenericError(void* /*ctx*/, const char* /*msg*/, ...) {}
+
+// Swaps in ignoreGenericError for one parse. libxml2 keeps the handler per thread.
+class QuietGenericErrors {
+ public:
+  QuietGenericErrors() : handler_(xmlGenericError), context_(xmlGenericErrorContext) {
+    xmlSetGenericErrorFunc(nullptr, ignoreGenericError);
+  }
+  ~QuietGenericErrors() { xmlSetGenericErrorFunc(context_, handler_); }
+  QuietGenericErrors(const QuietGenericErrors&) = delete;
+  QuietGenericErrors& operator=(const QuietGenericErrors&) = delete;
+
+ private:
+  xmlGenericErrorFunc handler_;
+  void* context_;
+};
+
 void countNodes(void* ctx, std::size_t n) {
   auto* ctxt = static_cast<xmlParserCtxtPtr>(ctx);
   ParseState& state = stateOf(ctx);
   state.nodes += n;
-  if (state.nodes > state.maxNodes && !state.overLimit) {
+  // Every time, not once: the callback may come from the context libxml2 makes for an entity's content,
+  // and stopping that one does not stop the document's.
+  if (state.nodes > state.maxNodes) {
     state.overLimit = true;
     xmlStopParser(ctxt);
   }
@@ -107,39 +128,34 @@ struct DocDeleter {
   void operator()(xmlDocPtr doc) const { xmlFreeDoc(doc); }
 };
 
-// xmlNodeGetContent() as v2 applies it to each XPath result, without recursion and within budgets shared by
-// all the values of one body: bytes gathered and nodes visited. Text and CDATA count; internal entities
-// contribute their replacement text (external ones are never loaded); comments and processing
-// instructions do not.
+// xmlNodeGetContent() as v2 applies it to each XPath result, without recursion. Text and CDATA count;
+// internal entities contribute their replacement text (external ones are never loaded); comments and
+// processing instructions do not. Only entities can make this cost more than the tree's size, so two
+// budgets, shared by all the values of one body, bound it: bytes gathered, and nodes visited inside entity
+// content.
 class TextGatherer {
  public:
-  TextGatherer(const xmlDoc* doc, std::size_t maxBytes, std::size_t maxVisits)
-      : doc_(doc), bytesLeft_(maxBytes), visitsLeft_(maxVisits) {}
+  TextGatherer(const xmlDoc* doc, std::size_t maxBytes, std::size_t maxEntityVisits)
+      : doc_(doc), bytesLeft_(maxBytes), entityVisitsLeft_(maxEntityVisits) {}
 
-  // The string value of an element: the text of its whole subtree.
+  // The string value of an element: the text of its whole subtree. False if a budget cut it short.
   bool elementText(const xmlNode* element, std::string& out) {
-    stack_.push_back(element);
+    stack_.push_back({element, false});
     return drain(out);
   }
 
-  // The string value of an attribute: the text of its children.
-  bool attributeText(const xmlAttr* attr, std::string& out) {
-    pushReversed(attr->last);
-    return drain(out);
-  }
-
-  // Attribute values of the document tree in document order (XPath //@*), entity content excluded as the
-  // XPath descendant axis excludes it. False once a budget is spent.
+  // Attribute values of the document tree in document order (XPath //@*; entity content is not on the
+  // descendant axis). False if a budget cut them short.
   bool allAttributeValues(const xmlNode* root, std::vector<std::string>& out) {
     std::vector<const xmlNode*> elements{root};
     while (!elements.empty()) {
       const xmlNode* n = elements.back();
       elements.pop_back();
-      if (!spendVisit()) return false;
       if (n->type != XML_ELEMENT_NODE) continue;
       for (const xmlAttr* a = n->properties; a != nullptr; a = a->next) {
+        pushChildren(a->last, false);
         std::string value;
-        bool complete = attributeText(a, value);
+        bool complete = drain(value);
         out.push_back(std::move(value));
         if (!complete) return false;
       }
@@ -149,23 +165,25 @@ class TextGatherer {
   }
 
  private:
-  void pushReversed(const xmlNode* last) {
-    for (const xmlNode* c = last; c != nullptr; c = c->prev) stack_.push_back(c);
-  }
+  struct Pending {
+    const xmlNode* node;
+    bool inEntity;
+  };
 
-  bool spendVisit() {
-    if (visitsLeft_ == 0) return false;
-    --visitsLeft_;
-    return true;
+  void pushChildren(const xmlNode* last, bool inEntity) {
+    for (const xmlNode* c = last; c != nullptr; c = c->prev) stack_.push_back({c, inEntity});
   }
 
   bool drain(std::string& out) {
     while (!stack_.empty()) {
-      const xmlNode* n = stack_.back();
+      auto [n, inEntity] = stack_.back();
       stack_.pop_back();
-      if (!spendVisit()) {
-        stack_.clear();
-        return false;
+      if (inEntity) {
+        if (entityVisitsLeft_ == 0) {
+          stack_.clear();
+          return false;
+        }
+        --entityVisitsLeft_;
       }
       switch (n->type) {
         case XML_TEXT_NODE:
@@ -183,11 +201,11 @@ class TextGatherer {
           }
           break;
         case XML_ELEMENT_NODE:
-          pushReversed(n->last);
+          pushChildren(n->last, inEntity);
           break;
         case XML_ENTITY_REF_NODE: {
           const xmlEntity* ent = xmlGetDocEntity(doc_, n->name);
-          if (ent != nullptr && ent->etype == XML_INTERNAL_GENERAL_ENTITY) pushReversed(ent->last);
+          if (ent != nullptr && ent->etype == XML_INTERNAL_GENERAL_ENTITY) pushChildren(ent->last, true);
           break;
         }
         default:
@@ -199,8 +217,8 @@ class TextGatherer {
 
   const xmlDoc* doc_;
   std::size_t bytesLeft_;
-  std::size_t visitsLeft_;
-  std::vector<const xmlNode*> stack_;
+  std::size_t entityVisitsLeft_;
+  std::vector<Pending> stack_;
 };
 
 }  // namespace
@@ -214,6 +232,7 @@ void parseXml(std::string_view body, const Limits& limits, XmlResult& out) {
     return;
   }
   initLibxml();
+  QuietGenericErrors quiet;
 
   std::unique_ptr<xmlParserCtxt, ParserContextDeleter> ctxt(
       xmlCreateMemoryParserCtxt(body.data(), static_cast<int>(body.size())));
@@ -253,7 +272,7 @@ void parseXml(std::string_view body, const Limits& limits, XmlResult& out) {
   const xmlNode* root = doc ? xmlDocGetRootElement(doc.get()) : nullptr;
   if (root == nullptr) return;
   TextGatherer gatherer(doc.get(), body.size() * kContentBytesPerBodyByte + kContentSlackBytes,
-                        limits.maxXmlNodes * kVisitsPerNode);
+                        limits.maxXmlNodes * kEntityVisitsPerNode);
   std::string content;
   bool complete = gatherer.elementText(root, content);
   out.values.push_back(std::move(content));

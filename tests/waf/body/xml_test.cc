@@ -121,6 +121,15 @@ TEST(Xml, ContentAfterTheRootIsAnError) {
   EXPECT_EQ(r.values, (std::vector<std::string>{"x"}));
 }
 
+TEST(Xml, EncodingErrorsAreReportedNotPrinted) {
+  testing::internal::CaptureStderr();
+  using namespace std::string_literals;
+  XmlResult r = parse("<?xml version=\"1.0\" encoding=\"EUC-JP\"?><r>\xb1\x00\x00\x00</r>"s);
+  std::string printed = testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(r.error);
+  EXPECT_EQ(printed, "");
+}
+
 TEST(Xml, NotXmlIsAnErrorWithoutValues) {
   XmlResult r = parse("test");
   EXPECT_TRUE(r.error);
@@ -171,6 +180,34 @@ TEST(Xml, RepeatedEntityIsCutAtTheContentBudget) {
   ASSERT_EQ(r.values.size(), 1u);
   EXPECT_EQ(r.values[0].size(), doc.size() * 4 + 64 * 1024);
   EXPECT_LT(elapsed, std::chrono::seconds(2));
+}
+
+TEST(Xml, EntityOfEmptyElementsIsCutAtTheVisitBudget) {
+  // No text to count, but 10,000 references to 500 nodes each: the work, not the bytes, is bounded.
+  std::string entity;
+  for (int i = 0; i < 500; ++i) entity += "<e/>";
+  std::string doc = "<!DOCTYPE r [<!ENTITY e \"" + entity + "\">]><r>";
+  for (int i = 0; i < 10'000; ++i) doc += "&e;";
+  doc += "</r>";
+  Limits limits;
+  limits.maxXmlNodes = 20'000;
+  auto start = std::chrono::steady_clock::now();
+  XmlResult r = parse(doc, limits);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(r.error);
+  EXPECT_EQ(r.errorMsg, "XML: entity expansion exceeds the content budget");
+  EXPECT_LT(elapsed, std::chrono::seconds(2));
+}
+
+TEST(Xml, DocumentAtTheNodeCapHasNoBudgetError) {
+  Limits limits;
+  limits.maxXmlNodes = 4500;  // the root, then per <a>: element, attribute, comment
+  std::string doc = "<r>";
+  for (int i = 0; i < 1499; ++i) doc += "<a k=\"" + std::to_string(i) + "\"> t <!--c--></a>";
+  doc += "</r>";
+  XmlResult r = parse(doc, limits);
+  ASSERT_FALSE(r.error) << r.errorMsg;
+  EXPECT_EQ(r.attributeValues.size(), 1499u);
 }
 
 TEST(Xml, DeepNestingIsRefusedByLibxml2NotTheStack) {
