@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <ctime>
+#include <vector>
 
 #include "core/log.h"
 
@@ -61,48 +62,76 @@ std::string operatorTitle(std::string_view name) {
 
 }  // namespace
 
+namespace {
+bool isAlnumByte(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+
+// Digit groups as card numbers are written: one run of 13-19 digits, or groups separated by one space or
+// dash in the usual layouts (4-4-4-4[-1..3], Amex 4-6-5, Diners 4-6-4). Anything else (dates, ids like
+// "944300-10-0", phone numbers) is not a card number, which keeps logs readable and markers intact.
+bool cardLayout(const std::vector<std::size_t>& groups) {
+  if (groups.size() == 1) return groups[0] >= 13 && groups[0] <= 19;
+  if (groups.size() == 3 && groups[0] == 4 && groups[1] == 6 && (groups[2] == 5 || groups[2] == 4)) return true;
+  if (groups.size() < 4 || groups.size() > 5) return false;
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (groups[i] != 4) return false;
+  }
+  return groups.size() == 4 || (groups[4] >= 1 && groups[4] <= 3);
+}
+}  // namespace
+
 std::string maskCardNumbers(std::string_view text) {
   std::string out(text);
   std::size_t i = 0;
   while (i < out.size()) {
-    if (!std::isdigit(static_cast<unsigned char>(out[i]))) {
+    if (!std::isdigit(static_cast<unsigned char>(out[i])) || (i > 0 && isAlnumByte(out[i - 1]))) {
       ++i;
       continue;
     }
-    // A run of digits, possibly separated by single spaces or dashes.
+    // A run of digit groups joined by single spaces or dashes, not glued to letters or digits around it.
     std::size_t j = i;
+    std::vector<std::size_t> groups;
     std::string digits;
-    std::size_t lastDigit = i;
-    while (j < out.size()) {
-      if (std::isdigit(static_cast<unsigned char>(out[j]))) {
-        digits += out[j];
-        lastDigit = j;
-        ++j;
-      } else if ((out[j] == ' ' || out[j] == '-') && j + 1 < out.size() &&
-                 std::isdigit(static_cast<unsigned char>(out[j + 1])) && digits.size() < 19) {
-        ++j;
-      } else {
-        break;
+    for (;;) {
+      std::size_t g = 0;
+      while (j < out.size() && std::isdigit(static_cast<unsigned char>(out[j]))) {
+        digits += out[j++];
+        ++g;
       }
-    }
-    // Any 13..19-digit window of the run that passes Luhn is a card number: mask the whole run but the last 4.
-    bool card = false;
-    if (digits.size() >= 13) {
-      for (std::size_t len = 13; len <= 19 && !card; ++len) {
-        for (std::size_t s = 0; s + len <= digits.size() && !card; ++s) card = luhnValid(std::string_view(digits).substr(s, len));
+      groups.push_back(g);
+      if (j + 1 < out.size() && (out[j] == ' ' || out[j] == '-') && std::isdigit(static_cast<unsigned char>(out[j + 1])) &&
+          digits.size() < 19) {
+        ++j;
+        continue;
       }
+      break;
     }
-    if (card) {
-      std::size_t keep = 4;
-      std::size_t seen = digits.size();
-      for (std::size_t k = i; k <= lastDigit; ++k) {
+    const bool bounded = j >= out.size() || !isAlnumByte(out[j]);
+    auto maskRange = [&out](std::size_t from, std::size_t to, std::size_t count) {
+      for (std::size_t k = from; k < to; ++k) {
         if (std::isdigit(static_cast<unsigned char>(out[k]))) {
-          if (seen > keep) out[k] = '*';
-          --seen;
+          if (count > 4) out[k] = '*';
+          --count;
         }
       }
+    };
+    if (bounded && digits.size() >= 13 && digits.size() <= 19 && cardLayout(groups) && luhnValid(digits)) {
+      maskRange(i, j, digits.size());
+    } else {
+      // Not one card as a whole: a single group may still be one ("ref 12-4111111111111111"). Over-masking
+      // is the safe side for a log.
+      std::size_t k = i;
+      std::size_t offset = 0;
+      for (std::size_t g = 0; g < groups.size(); ++g) {
+        std::string_view groupDigits = std::string_view(digits).substr(offset, groups[g]);
+        const bool last = g + 1 == groups.size();
+        if (groups[g] >= 13 && groups[g] <= 19 && (!last || bounded) && luhnValid(groupDigits)) {
+          maskRange(k, k + groups[g], groups[g]);
+        }
+        k += groups[g] + 1;
+        offset += groups[g];
+      }
     }
-    i = lastDigit + 1;
+    i = j;
   }
   return out;
 }

@@ -11,6 +11,12 @@ TEST(WafLogMasking, MasksLuhnValidCardNumbersWithOrWithoutSeparators) {
   EXPECT_EQ(maskCardNumbers("5500-0000-0000-0004"), "****-****-****-0004");
   EXPECT_EQ(maskCardNumbers("order 1234567890123 ok"), "order 1234567890123 ok");  // not Luhn-valid
   EXPECT_EQ(maskCardNumbers("id=42"), "id=42");
+  EXPECT_EQ(maskCardNumbers("3782 822463 10005"), "**** ****** *0005");  // Amex layout
+  // Not card layouts: ids and markers with digit groups, digits glued to letters, too long runs.
+  EXPECT_EQ(maskCardNumbers("944300-10-0-5f1a0447c9"), "944300-10-0-5f1a0447c9");
+  EXPECT_EQ(maskCardNumbers("ref 12-4111111111111111"), "ref 12-************1111");  // a card group is masked
+  EXPECT_EQ(maskCardNumbers("x4111111111111111"), "x4111111111111111");
+  EXPECT_EQ(maskCardNumbers("41111111111111110000000"), "41111111111111110000000");
 }
 
 TEST(WafLogMasking, SensitiveNamesAreFullyMasked) {
