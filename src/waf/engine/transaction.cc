@@ -1,5 +1,7 @@
 #include "waf/engine/transaction.h"
 
+#include "waf/body/body.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -198,6 +200,7 @@ void Transaction::addRequestHeader(std::string_view name, std::string_view value
   collections_[idx(VariableId::kRequestHeaders)].add(name, value);
   if (iequals(name, "cookie")) parseCookies(value);
   if (iequals(name, "content-type")) {
+    contentType_.assign(value);
     std::string ct = lower(value);
     if (ct.rfind("application/x-www-form-urlencoded", 0) == 0) {
       bodyProcessor_ = "urlencoded";
@@ -281,11 +284,63 @@ void Transaction::processBody() {
       setScalar(VariableId::kReqbodyErrorMsg, "URLENCODED parsing error");
     }
   }
-  // Multipart, JSON and XML processors plug in here (src/waf/body/); until then their bodies are exposed
-  // through REQUEST_BODY only, and the processor error flag says the body was not parsed.
-  if (bodyProcessor_ == "multipart" || bodyProcessor_ == "json" || bodyProcessor_ == "xml") {
-    setBodyVariable = true;
+  body::Limits limits;
+  limits.maxArgs = program_->body.argumentsLimit;
+  limits.maxJsonDepth = program_->body.jsonDepthLimit;
+  auto bodyError = [this](const std::string& msg) {
+    setScalar(VariableId::kReqbodyError, "1");
+    setScalar(VariableId::kReqbodyErrorMsg, msg);
+    setScalar(VariableId::kReqbodyProcessorError, "1");
+    setScalar(VariableId::kReqbodyProcessorErrorMsg, msg);
+  };
+  Collection& post = collections_[idx(VariableId::kArgsPost)];
+  if (bodyProcessor_ == "multipart") {
+    body::MultipartResult r;
+    body::parseMultipart(contentType_, requestBody_, limits, r);
+    for (const auto& [k, v] : r.args) post.add(k, v);
+    uint64_t filesSize = 0;
+    for (const body::MultipartFile& f : r.files) {
+      collections_[idx(VariableId::kFiles)].add(f.name, f.filename);
+      collections_[idx(VariableId::kFilesSizes)].add(f.name, std::to_string(f.size));
+      filesSize += f.size;
+    }
+    setScalar(VariableId::kFilesCombinedSize, std::to_string(filesSize));
+    for (const auto& [k, v] : r.partHeaders) collections_[idx(VariableId::kMultipartPartHeaders)].add(k, v);
+    if (!r.filenames.empty()) setScalar(VariableId::kMultipartFilename, r.filenames.back());
+    if (!r.names.empty()) setScalar(VariableId::kMultipartName, r.names.back());
+    const body::MultipartFlags& f = r.flags;
+    const std::pair<VariableId, bool> flags[] = {
+        {VariableId::kMultipartStrictError, f.strictError},
+        {VariableId::kMultipartUnmatchedBoundary, f.unmatchedBoundary},
+        {VariableId::kMultipartBoundaryQuoted, f.boundaryQuoted},
+        {VariableId::kMultipartBoundaryWhitespace, f.boundaryWhitespace},
+        {VariableId::kMultipartDataBefore, f.dataBefore},
+        {VariableId::kMultipartDataAfter, f.dataAfter},
+        {VariableId::kMultipartHeaderFolding, f.headerFolding},
+        {VariableId::kMultipartLfLine, f.lfLine},
+        {VariableId::kMultipartCrlfLfLines, f.crlfLfLines},
+        {VariableId::kMultipartMissingSemicolon, f.missingSemicolon},
+        {VariableId::kMultipartInvalidQuoting, f.invalidQuoting},
+        {VariableId::kMultipartInvalidPart, f.invalidPart},
+        {VariableId::kMultipartInvalidHeaderFolding, f.invalidHeaderFolding},
+        {VariableId::kMultipartFileLimitExceeded, f.fileLimitExceeded},
+    };
+    for (const auto& [var, on] : flags) setScalar(var, on ? "1" : "0");
+    if (r.error) bodyError("Multipart parsing error: " + r.errorMsg);
+  } else if (bodyProcessor_ == "json") {
+    body::JsonResult r;
+    body::parseJson(requestBody_, limits, r);
+    for (const auto& [k, v] : r.args) post.add(k, v);
+    if (r.error) bodyError("JSON parsing error: " + r.errorMsg);
+  } else if (bodyProcessor_ == "xml") {
+    body::XmlResult r;
+    body::parseXml(requestBody_, limits, r);
+    for (const std::string& v : r.values) collections_[idx(VariableId::kXml)].add("/*", v);
+    for (const std::string& v : r.attributeValues) collections_[idx(VariableId::kXml)].add("//@*", v);
+    if (r.error) bodyError("XML parsing error: " + r.errorMsg);
   }
+  // As in ModSecurity v2, REQUEST_BODY holds the raw body only for urlencoded bodies and bodies without a
+  // processor (or when ctl:forceRequestBodyVariable asks): parsed bodies are inspected through their parts.
   if (setBodyVariable) setScalar(VariableId::kRequestBody, requestBody_);
   uint64_t combined = 0;
   for (VariableId v : {VariableId::kArgsGet, VariableId::kArgsPost}) {

@@ -159,6 +159,7 @@ class Transaction final : public OperatorContext {
   bool responseBodyAccess_;
   uint64_t requestBodyLimit_;
   std::string bodyProcessor_;  // "urlencoded", "multipart", "json", "xml" or ""
+  std::string contentType_;    // request Content-Type (multipart boundary)
   bool forceRequestBodyVariable_ = false;
   std::array<Collection, static_cast<std::size_t>(VariableId::kMatchedVarsNames) + 1> collections_;
   std::array<std::string, static_cast<std::size_t>(VariableId::kCount)> scalars_;
