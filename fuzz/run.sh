@@ -15,6 +15,13 @@ readonly TARGETS='
 h1_request   src/http/h1/parser.cc src/http/h1/chunked.cc
 h1_response  src/http/h1/parser.cc
 h1_chunked   src/http/h1/chunked.cc
+seclang      src/waf/seclang/lexer.cc src/waf/seclang/parser.cc src/waf/seclang/rule_parts.cc
+waf_transforms  src/waf/transforms/*.cc -lcrypto
+waf_sqli     src/waf/detect/sqli.cc src/waf/detect/sql_lexer.cc
+waf_xss      src/waf/detect/xss.cc
+waf_multipart  src/waf/body/multipart.cc
+waf_json     src/waf/body/json.cc -DSIMDJSON_THREADS_ENABLED=1 -lsimdjson
+waf_xml      src/waf/body/xml.cc -I/usr/include/libxml2 -lxml2
 '
 
 readonly seconds="${1:-20}"

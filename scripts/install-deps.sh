@@ -7,10 +7,11 @@ PKGS=(
   libssl-dev libyaml-cpp-dev libnghttp2-dev libhyperscan-dev libpcre2-dev libsimdjson-dev libxml2-dev
   modsecurity-crs
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-pytest openssl curl procps
+  python3 python3-pytest python3-yaml openssl curl procps
+  nginx libnginx-mod-http-modsecurity
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  PKGS+=(nginx haproxy wrk)
+  PKGS+=(haproxy wrk)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

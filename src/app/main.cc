@@ -5,6 +5,8 @@
 
 #include "app/server.h"
 #include "core/config.h"
+#include "core/metrics.h"
+#include "http/runtime.h"
 
 namespace {
 
@@ -64,7 +66,20 @@ int main(int argc, char** argv) {
       for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.message.c_str());
       return 2;
     }
-    std::printf("%s: ok\n", config.c_str());
+    // Build the runtime as `serve` would (TLS material, origin addresses, WAF rules compiled), without
+    // opening any socket: a file that passes `check` is one that `serve` and a reload accept.
+    bulwark::MetricsRegistry metrics(1);
+    std::string error;
+    auto rt = bulwark::http::buildRuntime(std::move(*r.config), metrics, nullptr, 1, error);
+    if (!rt) {
+      std::fprintf(stderr, "%s\n", error.c_str());
+      return 2;
+    }
+    if (rt->waf) {
+      std::printf("%s: ok (%zu WAF rules)\n", config.c_str(), rt->waf->ruleCount);
+    } else {
+      std::printf("%s: ok\n", config.c_str());
+    }
     return 0;
   }
   bulwark::Server server(config);
