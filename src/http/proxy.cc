@@ -1067,6 +1067,10 @@ void HttpSession::finishWaf() {
       waf::appendAuditRecord(audit.buffer(), *waf_, status_);
       audit.lineDone();
     }
+    // Security events are written before the response leaves (one write per transaction with matches):
+    // a reader that has seen the response finds its log lines, and a crash cannot lose them.
+    errors.flush();
+    audit.flush();
   }
   waf_.reset();
   wafResponseSeen_ = false;

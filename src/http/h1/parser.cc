@@ -34,7 +34,9 @@ constexpr std::array<std::uint8_t, 256> makeCharTable() {
     for (const char* p = "!#$%&'*+-.^_`|~"; *p != '\0'; ++p) {
       if (c == *p) bits |= kTcharBit;
     }
-    for (const char* p = "-._~!$&'()*+,;=%:[]"; *p != '\0'; ++p) {
+    // reg-name/IP-literal bytes, without '%': a percent-encoded host ("localhost%00") is refused, since
+    // the gateway and the origin could decode it differently.
+    for (const char* p = "-._~!$&'()*+,;=:[]"; *p != '\0'; ++p) {
       if (c == *p) bits |= kHostBit;
     }
     if (vchar || c == ' ' || c == '\t' || c >= 0x80) bits |= kFieldBit;
@@ -163,6 +165,8 @@ VersionCheck checkVersion(std::string_view v, int& minor) noexcept {
   if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || !isDigit(v[5]) || v[6] != '.' || !isDigit(v[7])) {
     return VersionCheck::kGarbage;
   }
+  // HTTP/0.x has no request line of this form: a malformed request (400, as Apache and nginx answer).
+  if (v[5] == '0') return VersionCheck::kGarbage;
   if (v[5] != '1' || (v[7] != '0' && v[7] != '1')) return VersionCheck::kUnsupported;
   minor = v[7] - '0';
   return VersionCheck::kOk;
@@ -420,7 +424,10 @@ ParseResult parseRequestLine(std::string_view in, std::size_t& pos, std::size_t 
     case VersionCheck::kGarbage:
       return fail(ParseError::kBadRequestLine);
   }
-  if (!isTargetAllowed(out.method, out.target)) return fail(ParseError::kBadTarget);
+  // A fragment is never sent in a request-target (RFC 9112 3.2): a client that sends one is broken or probing.
+  if (!isTargetAllowed(out.method, out.target) || out.target.find('#') != std::string_view::npos) {
+    return fail(ParseError::kBadTarget);
+  }
   pos = i + 2;
   return complete(pos);
 }
@@ -446,6 +453,8 @@ ParseResult finishRequest(RequestHead& out, std::size_t consumed) {
   }
 
   if (s.hostCount > 1 || (s.hostCount == 0 && out.versionMinor == 1)) return fail(ParseError::kMissingHost);
+  // An empty Host names no site to route to (Apache and nginx answer 400 too).
+  if (s.hostCount == 1 && s.host.empty()) return fail(ParseError::kMissingHost);
   if (!isValidHost(s.host)) return fail(ParseError::kBadHeaderValue);
   out.host = s.host;
 

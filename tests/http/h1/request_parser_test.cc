@@ -249,17 +249,24 @@ TEST(RequestParser, RejectsMalformedRequestLines) {
 }
 
 TEST(RequestParser, Answers505OnlyForWellFormedUnsupportedVersions) {
-  for (const char* version : {"HTTP/2.0", "HTTP/3.0", "HTTP/0.9", "HTTP/1.2", "HTTP/9.9"}) {
+  for (const char* version : {"HTTP/2.0", "HTTP/3.0", "HTTP/1.2", "HTTP/9.9"}) {
     const ParseError e = errorOf(std::string("GET / ") + version + "\r\nHost: a\r\n\r\n");
     EXPECT_EQ(e, ParseError::kBadVersion) << version;
     EXPECT_EQ(httpStatus(e), 505);
   }
   for (const char* version :
-       {"HTTP/1.10", "HTTP/11", "HTTP/1", "HTTPS/1.1", "HTTP/1.1x", "HTTP/a.b", "1.1"}) {
+       {"HTTP/1.10", "HTTP/11", "HTTP/1", "HTTPS/1.1", "HTTP/1.1x", "HTTP/a.b", "1.1", "HTTP/0.9", "HTTP/0.8"}) {
     const ParseError e = errorOf(std::string("GET / ") + version + "\r\nHost: a\r\n\r\n");
     EXPECT_EQ(e, ParseError::kBadRequestLine) << version;
     EXPECT_EQ(httpStatus(e), 400);
   }
+}
+
+TEST(RequestParser, RejectsFragmentPercentEncodedHostAndEmptyHost) {
+  EXPECT_EQ(errorOf("GET /index.html#tag HTTP/1.1\r\nHost: a\r\n\r\n"), ParseError::kBadTarget);
+  EXPECT_EQ(errorOf("GET / HTTP/1.1\r\nHost: localhost%00\r\n\r\n"), ParseError::kBadHeaderValue);
+  EXPECT_EQ(errorOf("GET / HTTP/1.1\r\nHost:\r\n\r\n"), ParseError::kMissingHost);
+  EXPECT_EQ(errorOf("GET / HTTP/1.0\r\nHost: \r\n\r\n"), ParseError::kMissingHost);
 }
 
 TEST(RequestParser, RejectsMissingOrRepeatedHost) {
@@ -315,7 +322,7 @@ TEST(RequestParser, JudgesEveryByteValueAtEveryOffsetOfALongTarget) {
       const std::string in = "GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n";  // outlives the views
       const ParseResult r = parse(in, head);
       SCOPED_TRACE("byte " + std::to_string(byte) + " at " + std::to_string(offset));
-      if (byte >= 0x21 && byte <= 0x7E) {
+      if (byte >= 0x21 && byte <= 0x7E && byte != '#') {
         ASSERT_EQ(r.status, ParseStatus::kComplete);
         EXPECT_EQ(head.target, target);
       } else if (byte == ' ' || byte == '\r' || byte == '\n') {
