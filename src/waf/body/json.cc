@@ -156,14 +156,14 @@ class JsonWalker {
   }
 
   bool addRootScalar(od::document& doc) {
-    od::json_type type;
+    od::json_type type = od::json_type::null;  // set by get(); initialised for -O3 -Wmaybe-uninitialized
     return check(doc.type().get(type)) && addScalar(doc, type);
   }
 
   // Pushes a container, renaming as v2 does: a top-level object adds nothing (its keys are names), a
   // top-level array is "array" with key "array", anything else appends ".key" to the prefix.
   bool open(od::value& v) {
-    od::json_type type;
+    od::json_type type = od::json_type::null;  // set by get(); initialised for -O3 -Wmaybe-uninitialized
     if (!check(v.type().get(type))) return false;
     if (type != od::json_type::object && type != od::json_type::array) return addScalar(v, type);
 
