@@ -486,7 +486,10 @@ bool Transaction::excluded(const Rule& starter, const Rule& link, VariableId var
 
 void Transaction::collectFrom(const Collection& c, VariableId var, const Target& t, bool names,
                               std::vector<Candidate>& out) {
-  const bool copy = !isRequestData(var);
+  // Values of collections that rules change (TX, MATCHED_VARS, ...) are copied only when this rule could
+  // change them while its candidates are still being evaluated (setvar, or a match adding MATCHED_VARS).
+  const bool copy = !isRequestData(var) && (copyMutable_ || var == VariableId::kMatchedVars ||
+                                            var == VariableId::kMatchedVarsNames);
   for (const KeyValue& kv : c.items()) {
     if (!t.key.empty() && kv.lkey != t.key) continue;
     if (t.regex && !t.regex->matches(kv.lkey)) continue;
@@ -622,7 +625,9 @@ bool Transaction::evaluateLink(const Rule& starter, const Rule& link, int phase)
     runActions(link);
     return true;
   }
-  std::vector<Candidate> candidates;
+  std::vector<Candidate>& candidates = candidates_;  // reused: no allocation per rule once warm
+  candidates.clear();
+  copyMutable_ = !link.setvars.empty() || !link.setenvs.empty();
   for (const Target& t : link.targets) collect(starter, link, t, candidates);
   bool any = false;
   captureEnabled_ = link.capture;

@@ -185,6 +185,8 @@ class Transaction final : public OperatorContext {
   std::unordered_map<uint64_t, std::string> transformCache_;
   std::chrono::steady_clock::time_point start_;
   const Rule* currentRule_ = nullptr;
+  std::vector<Candidate> candidates_;
+  bool copyMutable_ = true;
 };
 
 const char* severityName(int severity) noexcept;
