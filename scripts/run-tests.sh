@@ -25,14 +25,20 @@ run_unit() {
     count unit-build 0 1
     return
   fi
-  local out
-  out=$(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j "$JOBS" 2>&1)
-  echo "$out" | tail -15
-  local total fails
-  total=$(echo "$out" | sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2/p' | tail -1)
-  fails=$(echo "$out" | sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\1/p' | tail -1)
-  if [[ -z "$total" ]]; then count unit 0 1; return; fi
-  count unit $((total - fails)) "$fails"
+  # Each test binary runs once; its gtest summary gives the case counts.
+  local bin out p f total_p=0 total_f=0
+  for bin in build-asan/*_tests; do
+    [[ -x "$bin" ]] || continue
+    out=$(ASAN_OPTIONS=detect_leaks=1 "$bin" --gtest_brief=1 2>&1)
+    p=$(echo "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+    f=$(echo "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+    p=${p:-0}; f=${f:-0}
+    if [[ $p -eq 0 && $f -eq 0 ]]; then f=1; fi  # crashed or printed no summary
+    if [[ $f -ne 0 ]]; then echo "$out" | grep -E 'FAILED|Failure|ERROR|Sanitizer' | head -40; fi
+    echo "  $(basename "$bin"): $p passed, $f failed"
+    total_p=$((total_p + p)); total_f=$((total_f + f))
+  done
+  count unit "$total_p" "$total_f"
 }
 
 run_integration() {
