@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -922,6 +923,19 @@ bool HttpSession::processUpstreamInput() {
   }
   if (moved) setTimer(TimerKind::kIdle, route_->timeouts.idle);
   if (wafHoldResp_ && (respState_ == RespState::kDone || heldRespBody_.size() >= waf_->responseBodyLimit())) {
+    if (respState_ != RespState::kDone && waf_->responseBodyLimitReject()) {
+      // SecResponseBodyLimitAction Reject: a response that cannot be inspected whole is not delivered.
+      upstreamGotBytes_ = true;
+      wafHoldResp_ = false;
+      decision_ = "waf_block";
+      waf_->processResponseBody();
+      wafResponseBodyDone_ = true;
+      const Runtime& rt = *rt_->rt;
+      rt.metrics.wafBlocked->add(worker_.shard());
+      sendLocal(rt.config.waf.blockStatus, "response body exceeds the WAF inspection limit",
+                RejectReason::kWafBlocked, reqState_ != ReqState::kDone);
+      return true;
+    }
     releaseHeldResponse();
     return true;
   }
@@ -1411,7 +1425,12 @@ void HttpSession::logAndCount() {
   b += "\",\"host\":\"";
   appendJsonEscaped(b, host_);
   b += "\",\"path\":\"";
-  appendJsonEscaped(b, target_);
+  // PCI DSS: card numbers in query strings never reach the access log (cheap digit count first).
+  if (std::count_if(target_.begin(), target_.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) >= 13) {
+    appendJsonEscaped(b, waf::maskCardNumbers(target_));
+  } else {
+    appendJsonEscaped(b, target_);
+  }
   b += "\",\"status\":";
   appendDecimal(b, static_cast<uint64_t>(status_));
   b += ",\"bytes_in\":";

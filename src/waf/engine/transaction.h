@@ -100,6 +100,7 @@ class Transaction final : public OperatorContext {
   uint64_t requestBodyLimit() const noexcept { return requestBodyLimit_; }
   bool requestBodyLimitReject() const noexcept { return program_->body.requestBodyLimitReject; }
   uint64_t responseBodyLimit() const noexcept { return program_->body.responseBodyLimit; }
+  bool responseBodyLimitReject() const noexcept { return program_->body.responseBodyLimitReject; }
   bool requestBodyAccess() const noexcept { return requestBodyAccess_; }
   bool responseBodyAccess() const noexcept { return responseBodyAccess_; }
   // True if the response body should be inspected: access on and MIME type in SecResponseBodyMimeType.

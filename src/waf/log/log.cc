@@ -137,6 +137,8 @@ std::string maskCardNumbers(std::string_view text) {
 }
 
 bool isSensitiveName(std::string_view name) {
+  // Cookie values are session credentials, whatever the cookie is called.
+  if (name.size() >= 16 && containsNoCase(name.substr(0, 16), "request_cookies:")) return true;
   // Strip a collection prefix ("ARGS:password" -> "password").
   std::size_t colon = name.rfind(':');
   std::string_view n = colon == std::string_view::npos ? name : name.substr(colon + 1);
@@ -155,6 +157,13 @@ bool isSensitiveName(std::string_view name) {
 std::string maskedValue(std::string_view name, std::string_view value) {
   if (isSensitiveName(name)) return value.empty() ? std::string() : std::string("*****");
   return maskCardNumbers(value);
+}
+
+// logdata usually quotes the matched value (CRS: "Matched Data: %{TX.0} found within %{MATCHED_VAR_NAME}:
+// %{MATCHED_VAR}"), so for a sensitive variable any part of it may be a secret: the whole field goes.
+std::string maskedData(const RuleMatch& m) {
+  if (isSensitiveName(m.matchedVarName) && !m.data.empty()) return "***** (matched " + m.matchedVarName + ")";
+  return maskCardNumbers(std::string_view(m.data).substr(0, 512));
 }
 
 void appendErrorLogLine(std::string& out, const Transaction& tx, const RuleMatch& m) {
@@ -198,7 +207,7 @@ void appendErrorLogLine(std::string& out, const Transaction& tx, const RuleMatch
   field("id", std::to_string(r.id));
   if (!r.rev.empty()) field("rev", r.rev);
   field("msg", maskCardNumbers(m.message));
-  field("data", maskCardNumbers(m.data.substr(0, 512)));
+  field("data", maskedData(m));
   if (r.severity >= 0) field("severity", severityName(r.severity));
   if (!r.ver.empty()) field("ver", r.ver);
   if (!r.maturity.empty()) field("maturity", r.maturity);
@@ -272,7 +281,7 @@ void appendAuditRecord(std::string& out, const Transaction& tx, int status) {
     out += ",\"lineNumber\":";
     str(std::to_string(r.line));
     out += ",\"data\":";
-    str(maskCardNumbers(m.data));
+    str(maskedData(m));
     out += ",\"severity\":";
     str(r.severity >= 0 ? std::to_string(r.severity) : "");
     out += ",\"ver\":";

@@ -29,5 +29,7 @@ std::string maskCardNumbers(std::string_view text);
 bool isSensitiveName(std::string_view name);
 // The value as it may appear in a log: fully masked for sensitive names, else card numbers masked.
 std::string maskedValue(std::string_view name, std::string_view value);
+// The logdata of a match as it may appear in a log (dropped for sensitive variables, cards masked).
+std::string maskedData(const RuleMatch& m);
 
 }  // namespace bulwark::waf
