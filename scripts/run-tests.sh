@@ -102,7 +102,7 @@ run_crs() {
 run_fuzz() {
   echo "== fuzz smoke (libFuzzer, ASan+UBSan) =="
   local out
-  out=$(bash fuzz/run.sh "${FUZZ_SECONDS:-20}" 2>&1)
+  out=$(bash fuzz/run.sh "${FUZZ_SECONDS:-15}" 2>&1)
   echo "$out" | grep -E '^fuzz ' || echo "$out" | tail -20
   local p f
   p=$(echo "$out" | grep -cE '^fuzz .*: ok' || true)
