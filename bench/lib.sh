@@ -237,11 +237,17 @@ bench_http_check() {
 
 # ---- load ------------------------------------------------------------------------------------------------
 
-# bench_wrk OUTFILE DURATION CONNS URL: one wrk run on the load CPU (keep-alive GETs, 1 thread).
+# bench_wrk OUTFILE DURATION CONNS URL [SCRIPT [SCRIPT_ARG...]]: one wrk run on the load CPU (keep-alive, 1
+# thread): GETs of URL, or whatever the Lua SCRIPT sends (wrk -s SCRIPT; its arguments follow the URL).
 # Runs in the background and is waited for, so Ctrl-C reaches the trap at once.
 bench_wrk() {
-  local out=$1 dur=$2 conns=$3 url=$4 pid
-  bench_start "$BENCH_LOAD_CPU" "$out" wrk -t1 -c"$conns" -d"${dur}s" --timeout 5s --latency "$url"
+  local out=$1 dur=$2 conns=$3 url=$4 pid script=()
+  shift 4
+  if (($#)); then
+    script=(-s "$1")
+    shift
+  fi
+  bench_start "$BENCH_LOAD_CPU" "$out" wrk -t1 -c"$conns" -d"${dur}s" --timeout 5s --latency "${script[@]}" "$url" "$@"
   pid=$BENCH_LAST_PID
   wait "$pid"
   local rc=$?
@@ -249,7 +255,8 @@ bench_wrk() {
   return "$rc"
 }
 
-# bench_parse_wrk FILE: sets WRK_REQS WRK_RPS WRK_ERRORS (socket errors + non-2xx/3xx) WRK_P50 WRK_P99.
+# bench_parse_wrk FILE: sets WRK_REQS WRK_RPS WRK_ERRORS (socket errors + non-2xx/3xx) WRK_P50 WRK_P99, and the
+# two parts of WRK_ERRORS: WRK_SOCK_ERRORS and WRK_NON2XX.
 bench_parse_wrk() {
   local file=$1
   WRK_REQS=$(awk '/ requests in / {print $1; exit}' "$file")
@@ -258,6 +265,8 @@ bench_parse_wrk() {
   sock=$(sed -n 's/.*Socket errors: connect \([0-9]*\), read \([0-9]*\), write \([0-9]*\), timeout \([0-9]*\).*/\1 \2 \3 \4/p' "$file" \
     | awk '{print $1 + $2 + $3 + $4}')
   non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF; exit}' "$file")
+  WRK_SOCK_ERRORS=${sock:-0}
+  WRK_NON2XX=${non2xx:-0}
   WRK_ERRORS=$(( ${sock:-0} + ${non2xx:-0} ))
   WRK_P50=$(awk '$1 == "50%" {print $2; exit}' "$file")
   WRK_P99=$(awk '$1 == "99%" {print $2; exit}' "$file")

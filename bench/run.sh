@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Bulwark benchmarks. Usage: bench/run.sh MODE   (MODE: proxy)
+# Bulwark benchmarks. Usage: bench/run.sh MODE   (MODE: proxy, waf)
 #
 # proxy: Bulwark vs HAProxy vs nginx as HTTP/1.1 keep-alive reverse proxies in front of one fixed-response
 #        nginx origin; CPU µs per request, requests/s, and RSS per idle keep-alive connection.
+# waf:   the WAF's CPU cost per request, Bulwark vs nginx + libmodsecurity 3, both with the Debian CRS 3.3.4
+#        (paranoia level 1, blocking), on a mix of browser GETs, form and JSON POSTs and 10% attacks
+#        (bench/waf_mix.tsv, sent by bench/waf_mix.lua); each proxy with and without its WAF. Also the time
+#        `bulwark check` takes to load and compile the CRS.
 #        Method and caveats: docs/benchmarks.md.
 #
 # Environment:
 #   BENCH_DURATION    seconds of measured load per proxy (default 10)
 #   BENCH_WARMUP      seconds of unmeasured warm-up load per proxy (default 2)
-#   BENCH_CONNS       wrk connections (default 50)
+#   BENCH_CONNS       wrk connections (default 50; waf mode: 20)
 #   BENCH_IDLE_CONNS  idle keep-alive connections for the RSS test (default 10000; 0 skips it)
 #   BENCH_PROXY_CPU   CPU for the proxy under test (default 0)
 #   BENCH_LOAD_CPU    CPU for wrk, the origin and the idle-connection helper (default 1)
@@ -17,6 +21,11 @@
 #                     18180, ..., 18980)
 #   BULWARK_BIN       bulwark binary (default build/bulwark; built in Release if missing)
 #   BENCH_KEEP_TMP=1  keep the temp dir (configs, logs, wrk output) for inspection
+# waf mode only:
+#   BENCH_WAF_VARIANTS  which runs (default "bulwark_proxy bulwark_waf nginx_proxy modsec_waf")
+#   BENCH_WAF_MIX       request mix file (default bench/waf_mix.tsv)
+#   BENCH_PERF=1        after the measured run, perf-record BENCH_PERF_VARIANTS (default bulwark_waf) under
+#                       another BENCH_DURATION of load and print its top symbols
 #
 # The last line printed is machine-readable (see each mode's function). Exit status is non-zero when any
 # proxy failed to start, answered wrongly or had more than 1% errors; its numbers are printed as nan.
@@ -27,6 +36,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BENCH_DURATION=${BENCH_DURATION:-10}
 BENCH_WARMUP=${BENCH_WARMUP:-2}
+BENCH_CONNS_USER=${BENCH_CONNS:-}
 BENCH_CONNS=${BENCH_CONNS:-50}
 BENCH_IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
 
@@ -351,7 +361,415 @@ mode_proxy() {
   return "$failed"
 }
 
-# Future modes (waf, dns) go here as mode_<name>, reusing lib.sh.
+# ---- waf mode --------------------------------------------------------------------------------------------
+# The same request mix through nginx + libmodsecurity 3 and through Bulwark, both running the Debian CRS 3.3.4
+# at the same paranoia level, blocking, one worker each; and through both without a WAF. The WAF cost of an
+# engine is its CPU per request with the WAF minus without. Method and caveats: docs/benchmarks.md.
+
+WAF_MIX_FILE=${BENCH_WAF_MIX:-$BENCH_DIR/waf_mix.tsv}
+WAF_LUA=$BENCH_DIR/waf_mix.lua
+WAF_HOST=shop.example.com
+# The rule files both engines load, in this order (Debian's nginx, libmodsecurity and modsecurity-crs packages).
+WAF_RULE_FILES=(/etc/nginx/modsecurity.conf /etc/modsecurity/crs/crs-setup.conf '/usr/share/modsecurity-crs/rules/*.conf')
+# Measured in this order: each engine without, then with its WAF.
+WAF_VARIANTS_ALL=(bulwark_proxy bulwark_waf nginx_proxy modsec_waf)
+declare -A W_STATUS W_RPS W_US W_CPU W_LOAD W_OTHER W_P50 W_P99 W_REQS W_2XX W_403 W_BAD W_SOCK W_NOTE
+
+waf_result_init() {
+  local v=$1
+  W_STATUS[$v]=FAIL W_RPS[$v]=nan W_US[$v]=nan W_CPU[$v]=- W_LOAD[$v]=- W_OTHER[$v]=- W_P50[$v]=- W_P99[$v]=-
+  W_REQS[$v]=- W_2XX[$v]=- W_403[$v]=- W_BAD[$v]=- W_SOCK[$v]=- W_NOTE[$v]=""
+}
+
+waf_port() { if [[ $1 == bulwark_* ]]; then echo "${PROXY_PORT[bulwark]}"; else echo "${PROXY_PORT[nginx]}"; fi; }
+waf_has_waf() { [[ $1 == *_waf ]]; }
+# waf_match_log VARIANT: the file the engine writes its rule matches to.
+waf_match_log() { if [[ $1 == bulwark_* ]]; then echo "$BENCH_TMP/bulwark-waf-error.log"; else echo "$BENCH_TMP/$1-error.log"; fi; }
+
+# modsec_module: the ModSecurity-nginx connector (libnginx-mod-http-modsecurity).
+modsec_module() {
+  local f
+  for f in /usr/lib/nginx/modules/ngx_http_modsecurity_module.so /usr/share/nginx/modules/ngx_http_modsecurity_module.so; do
+    [[ -f $f ]] && { echo "$f"; return 0; }
+  done
+  return 1
+}
+
+# waf_write_configs: every config of the mode, into the temp dir.
+waf_write_configs() {
+  local v r
+  for v in bulwark_proxy bulwark_waf; do
+    {
+      cat <<EOF
+workers: 1
+listeners:
+  - address: 127.0.0.1:${PROXY_PORT[bulwark]}
+routes:
+  - match: { prefix: / }
+    pool: origin
+pools:
+  origin:
+    origins:
+      - address: 127.0.0.1:$ORIGIN_PORT
+access_log: { path: "off" }
+EOF
+      # No audit_log: like SecAuditEngine Off on the libmodsecurity side.
+      if [[ $v == bulwark_waf ]]; then
+        echo "waf:"
+        echo "  mode: block"
+        echo "  rules:"
+        for r in "${WAF_RULE_FILES[@]}"; do echo "    - $r"; done
+        echo "  error_log: $(waf_match_log bulwark_waf)"
+      fi
+    } >"$BENCH_TMP/$v.yaml"
+  done
+
+  # libmodsecurity: Debian's recommended base config, then blocking and no audit log (Bulwark's `mode: block`
+  # overrides SecRuleEngine the same way), then the CRS with crs-setup.conf's defaults (paranoia level 1).
+  {
+    echo "# generated by bench/run.sh waf"
+    echo "Include ${WAF_RULE_FILES[0]}"
+    echo "SecRuleEngine On"
+    echo "SecAuditEngine Off"
+    for r in "${WAF_RULE_FILES[@]:1}"; do echo "Include $r"; done
+  } >"$BENCH_TMP/modsec-main.conf"
+
+  # nginx as in proxy mode (one worker, keep-alive upstream), with the ModSecurity connector loaded in both
+  # variants and switched on only in modsec_waf. Request-level error_log at info: libmodsecurity logs each
+  # matched rule at info (Bulwark's error_log gets the same one line per matched rule).
+  for v in nginx_proxy modsec_waf; do
+    local on=""
+    [[ $v == modsec_waf ]] && on="    modsecurity on;
+    modsecurity_rules_file $BENCH_TMP/modsec-main.conf;"
+    {
+      echo "load_module $MODSEC_MODULE;"
+      nginx_common_conf "$v"
+      cat <<EOF
+http {
+  access_log off;
+  error_log $BENCH_TMP/$v-error.log info;
+  keepalive_timeout 300s;
+  keepalive_requests 10000000;
+$(nginx_temp_paths "$v")
+  upstream origin {
+    server 127.0.0.1:$ORIGIN_PORT;
+    keepalive 64;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen 127.0.0.1:${PROXY_PORT[nginx]} backlog=4096;
+$on
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+    } >"$BENCH_TMP/$v.conf"
+  done
+}
+
+# waf_start VARIANT: start it on the proxy CPU; sets PROXY_PID.
+waf_start() {
+  local v=$1
+  PROXY_PID=""
+  if [[ $v == bulwark_* ]]; then
+    [[ -x $BULWARK_BIN ]] || { log "bulwark: $BULWARK_BIN is missing"; return 1; }
+    bench_start "$BENCH_PROXY_CPU" "$BENCH_TMP/$v.out" "$BULWARK_BIN" serve -c "$BENCH_TMP/$v.yaml"
+  else
+    bench_start "$BENCH_PROXY_CPU" "$BENCH_TMP/$v.out" nginx -p "$BENCH_TMP" -e "$BENCH_TMP/$v-error.log" -c "$BENCH_TMP/$v.conf"
+  fi
+  PROXY_PID=$BENCH_LAST_PID
+}
+
+# waf_mix_attack_share: the fraction of the mix that WAFs must block (sum of attack weights / sum of weights).
+waf_mix_attack_share() {
+  awk -F'\t' '!/^#/ && NF == 7 {t += $2; if ($3 == "403") a += $2} END {if (t) printf "%.4f", a / t; else print "nan"}' "$WAF_MIX_FILE"
+}
+
+# waf_rules_since LOG OFFSET: the rule ids and messages logged in LOG after byte OFFSET (one line each).
+waf_rules_since() {
+  [[ -f $1 ]] || return 0
+  tail -c +"$(($2 + 1))" "$1" | grep -o '\[id "[0-9]*"\]\( \[[a-z]* "[^"]*"\]\)*' \
+    | sed -n 's/^\[id "\([0-9]*\)"\].*\[msg "\([^"]*\)"\].*/\1 \2/p; t; s/^\[id "\([0-9]*\)"\].*/\1/p' | sort -u
+}
+
+# waf_check_mix VARIANT: each request of the mix once with curl. Legitimate requests must get 2xx and the
+# origin's body; attacks 403 with a WAF, 2xx without. A legitimate request blocked by a WAF is a false
+# positive that would make the comparison meaningless: it fails the variant loudly, with the matched rules.
+waf_check_mix() {
+  local v=$1 port url name expect method path headers body want code h off hs args bad=0
+  port=$(waf_port "$v")
+  local mlog
+  mlog=$(waf_match_log "$v")
+  while IFS=$'\t' read -r name _ expect method path headers body; do
+    [[ -z $name || $name == \#* ]] && continue
+    want=2xx
+    waf_has_waf "$v" && want=$expect
+    args=(-sS --max-time 10 -o "$BENCH_TMP/check.body" -w '%{http_code}' -X "$method" -H "Host: $WAF_HOST")
+    IFS='|' read -r -a hs <<<"$headers"
+    for h in "${hs[@]}"; do args+=(-H "$h"); done
+    [[ $body != - ]] && args+=(--data-binary "$body")
+    url="http://127.0.0.1:$port$path"
+    off=$(stat -c %s "$mlog" 2>/dev/null || echo 0)
+    if ! code=$(curl "${args[@]}" "$url" 2>"$BENCH_TMP/check.err" </dev/null); then
+      log "$v: $name ($method $path) failed: $(head -c 200 "$BENCH_TMP/check.err")"
+      W_NOTE[$v]+="$name: curl failed; "
+      bad=1
+      continue
+    fi
+    if [[ $want == 2xx && $code == 2?? && $(<"$BENCH_TMP/check.body") == "$ORIGIN_BODY" ]] || [[ $want == 403 && $code == 403 ]]; then
+      log "$v: $name -> $code (expected $want)"
+      continue
+    fi
+    bad=1
+    sleep 0.3  # let the engine's log reach the file
+    if [[ $want == 2xx && $code == 403 ]]; then
+      log "FALSE POSITIVE: $v blocked the legitimate request $name ($method $path) with 403; rules matched:"
+      waf_rules_since "$mlog" "$off" | sed 's/^/    /' >&2
+      W_NOTE[$v]+="false positive on $name; "
+    elif [[ $want == 403 ]]; then
+      log "$v: attack $name ($method $path) was NOT blocked: status $code"
+      W_NOTE[$v]+="$name not blocked ($code); "
+    else
+      log "$v: $name ($method $path): status $code, body '$(head -c 100 "$BENCH_TMP/check.body")' (expected $want)"
+      W_NOTE[$v]+="$name: $code; "
+    fi
+  done <"$WAF_MIX_FILE"
+  return "$bad"
+}
+
+# waf_perf VARIANT: with BENCH_PERF=1, perf-record the running VARIANT (call graphs) under another
+# BENCH_DURATION of load, after the measured run so that perf's overhead is not in the figures; the top
+# symbols go to stderr and TMP/perf-VARIANT.txt.
+waf_perf() {
+  local v=$1 url=$2 data=$BENCH_TMP/perf-$1.data rep=$BENCH_TMP/perf-$1.txt pid
+  command -v perf >/dev/null || { log "BENCH_PERF: perf is not installed"; return 0; }
+  bench_start "$BENCH_LOAD_CPU" "$BENCH_TMP/perf-$v.out" perf record -g -F 999 -p "$(bench_tree "$PROXY_PID" | paste -sd,)" -o "$data" -- sleep "$BENCH_DURATION"
+  pid=$BENCH_LAST_PID
+  bench_wrk "$BENCH_TMP/wrk-$v-perf.out" "$BENCH_DURATION" "$W_CONNS" "$url" "$WAF_LUA" "$WAF_MIX_FILE"
+  wait "$pid" 2>/dev/null
+  bench_stop "$pid"
+  perf report -i "$data" --stdio --no-children --percent-limit 0.5 --sort dso,symbol -g none 2>&1 \
+    | grep -v '^#' | grep -v '^$' | cut -c1-160 | sed 's/ *$//' | head -n 40 >"$rep"
+  log "perf, $v, top symbols (self time):"
+  sed 's/^/    /' "$rep" >&2
+}
+
+# measure_waf VARIANT: start it, check the mix, warm up, measure, stop it.
+measure_waf() {
+  local v=$1 port url out mix
+  port=$(waf_port "$v")
+  url="http://127.0.0.1:$port/"
+  waf_result_init "$v"
+  log "== $v on 127.0.0.1:$port"
+  if ! bench_port_free "$port"; then
+    W_NOTE[$v]="port $port already in use"; log "$v: ${W_NOTE[$v]}"; return 1
+  fi
+  if ! waf_start "$v" || ! bench_wait_port "$port" "$PROXY_PID" 30; then
+    W_NOTE[$v]="did not start"
+    log "$v did not start; its output:"
+    tail -n 20 "$BENCH_TMP/$v.out" "$BENCH_TMP/$v-error.log" >&2 2>/dev/null
+    [[ -n $PROXY_PID ]] && bench_stop "$PROXY_PID"
+    return 1
+  fi
+  if ! waf_check_mix "$v"; then
+    bench_stop "$PROXY_PID"
+    return 1
+  fi
+  if ((BENCH_WARMUP > 0)); then
+    bench_wrk "$BENCH_TMP/wrk-$v-warmup.out" "$BENCH_WARMUP" "$W_CONNS" "$url" "$WAF_LUA" "$WAF_MIX_FILE" >/dev/null
+  fi
+  out=$BENCH_TMP/wrk-$v.out
+  local s0 s1 o0 o1 c0 c1 t0 t1 secs
+  s0=$(bench_sys_busy_ticks) o0=$(bench_cpu_ticks "$ORIGIN_PID") c0=$(bench_reaped_ticks)
+  t0=$(bench_cpu_ticks "$PROXY_PID")
+  bench_wrk "$out" "$BENCH_DURATION" "$W_CONNS" "$url" "$WAF_LUA" "$WAF_MIX_FILE"
+  t1=$(bench_cpu_ticks "$PROXY_PID")
+  s1=$(bench_sys_busy_ticks) o1=$(bench_cpu_ticks "$ORIGIN_PID") c1=$(bench_reaped_ticks)
+  W_OTHER[$v]=$(awk -v t=$(( (s1 - s0) - (t1 - t0) - (o1 - o0) - (c1 - c0) )) -v hz="$CLK_TCK" -v d="$BENCH_DURATION" \
+    'BEGIN {v = 100 * t / hz / d; if (v < 0) v = 0; printf "%.0f%%", v}')
+  W_LOAD[$v]=$(awk -v t=$(( (o1 - o0) + (c1 - c0) )) -v hz="$CLK_TCK" -v d="$BENCH_DURATION" 'BEGIN {printf "%.0f%%", 100 * t / hz / d}')
+  if (( ${W_OTHER[$v]%\%} > 15 )); then
+    log "warning: other processes used ${W_OTHER[$v]} of a CPU during the $v run: its numbers are noisy"
+  fi
+  local alive=1
+  bench_alive "$PROXY_PID" || alive=0
+  if ((alive)) && [[ ${BENCH_PERF:-0} == 1 && " ${BENCH_PERF_VARIANTS:-bulwark_waf} " == *" $v "* ]]; then
+    waf_perf "$v" "$url"
+  fi
+  bench_stop "$PROXY_PID"
+  sed 's/^/    /' "$out" >&2
+
+  if ! bench_parse_wrk "$out"; then
+    W_NOTE[$v]+="wrk produced no result"; return 1
+  fi
+  ((alive)) || { W_NOTE[$v]+="died under load"; return 1; }
+  mix=$(sed -n 's/^mix: 2xx=\([0-9]*\) 403=\([0-9]*\) other=\([0-9]*\)$/\1 \2 \3/p' "$out")
+  [[ -n $mix ]] || { W_NOTE[$v]+="no status counts from $WAF_LUA"; return 1; }
+  local n2 n4 nb
+  read -r n2 n4 nb <<<"$mix"
+  W_2XX[$v]=$n2 W_403[$v]=$n4 W_BAD[$v]=$nb
+  W_REQS[$v]=$WRK_REQS W_SOCK[$v]=$WRK_SOCK_ERRORS W_P50[$v]=$WRK_P50 W_P99[$v]=$WRK_P99
+  secs=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" 'BEGIN {printf "%.2f", t / hz}')
+  W_CPU[$v]=$(awk -v s="$secs" -v d="$BENCH_DURATION" 'BEGIN {printf "%.0f%%", 100 * s / d}')
+  # Errors: anything but 2xx and 403, and socket errors, on more than 1% of the requests. 403s: with a WAF
+  # the attack share of the mix (within 1 point: wrk stops mid-cycle), without one none at all.
+  if ((WRK_REQS == 0 || (W_BAD[$v] + WRK_SOCK_ERRORS) * 100 > WRK_REQS)); then
+    W_NOTE[$v]+="errors: ${W_BAD[$v]} non-2xx/403 + $WRK_SOCK_ERRORS socket errors of $WRK_REQS requests (>1%)"
+    log "$v: ${W_NOTE[$v]}"
+    return 1
+  fi
+  local share want
+  share=$(awk -v a="${W_403[$v]}" -v n="$WRK_REQS" 'BEGIN {printf "%.4f", a / n}')
+  want=0
+  waf_has_waf "$v" && want=$(waf_mix_attack_share)
+  if ! awk -v s="$share" -v w="$want" 'BEGIN {d = s - w; if (d < 0) d = -d; exit !(d <= (w > 0 ? 0.01 : 0))}'; then
+    W_NOTE[$v]+="403 share $share of requests, expected $want (false positives or missed attacks under load)"
+    log "$v: ${W_NOTE[$v]}"
+    return 1
+  fi
+  W_RPS[$v]=$(awk -v r="$WRK_RPS" 'BEGIN {printf "%.0f", r}')
+  W_US[$v]=$(awk -v s="$secs" -v n="$WRK_REQS" 'BEGIN {printf "%.1f", s * 1e6 / n}')
+  W_STATUS[$v]=ok
+  log "$v: ${W_RPS[$v]} req/s, ${W_US[$v]} µs CPU/req (${secs}s CPU for $WRK_REQS requests, ${W_403[$v]} blocked)"
+}
+
+# waf_time CMD...: run CMD pinned to the proxy CPU; sets WAF_TIME (wall seconds, 3 decimals; nan if CMD
+# failed) and WAF_TIME_OUT (its output).
+waf_time() {
+  local a b rc pin=()
+  [[ -n $BENCH_PROXY_CPU ]] && pin=(taskset -c "$BENCH_PROXY_CPU")
+  a=$(date +%s%N)
+  WAF_TIME_OUT=$("${pin[@]}" "$@" 2>&1)
+  rc=$?
+  b=$(date +%s%N)
+  if ((rc != 0)); then
+    log "failed (exit $rc): $* -> $WAF_TIME_OUT"
+    WAF_TIME=nan
+    return 1
+  fi
+  WAF_TIME=$(awk -v ns=$((b - a)) 'BEGIN {printf "%.3f", ns / 1e9}')
+}
+
+# waf_evict FILE...: drop FILEs' pages from the page cache (posix_fadvise DONTNEED: only these files, and
+# only pages no process has mapped), so that the next read comes from disk. Sets WAF_EVICTED (0 or 1).
+waf_evict() {
+  WAF_EVICTED=0
+  python3 - "$@" <<'PY' 2>/dev/null && WAF_EVICTED=1
+import os, sys
+for p in sys.argv[1:]:
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+PY
+}
+
+# waf_load_times: Bulwark's CRS load time is the wall time of `bulwark check -c bulwark_waf.yaml`, which
+# loads the config and builds the runtime as `serve` does (parses and compiles every rule: regexes with JIT,
+# data files, ...) without opening sockets. The first run is the cold one: a fresh process (Bulwark keeps no
+# rule cache), with the binary, the rule files and their data files evicted from the page cache first. For
+# context: warm runs, the same check without the waf section, and `nginx -t` with and without
+# libmodsecurity + CRS (warm).
+waf_load_times() {
+  local i runs=() files=() r
+  CRS_LOAD=nan CRS_LOAD_WARM=nan CRS_RULES=- CHECK_NOWAF=nan MODSEC_LOAD=nan NGINX_T=nan WAF_EVICTED=0
+  if [[ -x $BULWARK_BIN ]]; then
+    for r in "${WAF_RULE_FILES[@]}"; do
+      # shellcheck disable=SC2206  # the glob in the CRS entry is meant to expand
+      files+=($r)
+    done
+    files+=("$BULWARK_BIN" /usr/share/modsecurity-crs/rules/*.data)
+    [[ -f /etc/nginx/unicode.mapping ]] && files+=(/etc/nginx/unicode.mapping)
+    waf_evict "${files[@]}"
+    ((WAF_EVICTED)) || log "could not evict the rule files from the page cache: the 'cold' CRS load is warm"
+    if waf_time "$BULWARK_BIN" check -c "$BENCH_TMP/bulwark_waf.yaml"; then
+      CRS_LOAD=$WAF_TIME
+      CRS_RULES=$(sed -n 's/.*ok (\([0-9]*\) WAF rules).*/\1/p' <<<"$WAF_TIME_OUT")
+      log "bulwark check with the CRS (cold$( ((WAF_EVICTED)) || echo ', page cache warm')): ${CRS_LOAD}s, ${CRS_RULES:-?} WAF rules"
+      for i in 1 2 3 4 5; do waf_time "$BULWARK_BIN" check -c "$BENCH_TMP/bulwark_waf.yaml" && runs+=("$WAF_TIME"); done
+      ((${#runs[@]})) && CRS_LOAD_WARM=$(printf '%s\n' "${runs[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
+    fi
+    waf_time "$BULWARK_BIN" check -c "$BENCH_TMP/bulwark_proxy.yaml"
+    CHECK_NOWAF=$WAF_TIME
+  fi
+  waf_time nginx -t -q -p "$BENCH_TMP" -e "$BENCH_TMP/nginx-t.log" -c "$BENCH_TMP/modsec_waf.conf"
+  MODSEC_LOAD=$WAF_TIME
+  waf_time nginx -t -q -p "$BENCH_TMP" -e "$BENCH_TMP/nginx-t.log" -c "$BENCH_TMP/nginx_proxy.conf"
+  NGINX_T=$WAF_TIME
+}
+
+# waf_diff A B: A - B with 1 decimal, nan if either is nan.
+waf_diff() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "nan" || b == "nan") print "nan"; else printf "%.1f", a - b}'; }
+
+mode_waf() {
+  local v failed=0 origin_ok=1
+  W_CONNS=${BENCH_CONNS_USER:-20}
+  read -r -a WAF_VARIANTS <<<"${BENCH_WAF_VARIANTS:-${WAF_VARIANTS_ALL[*]}}"
+  for v in "${WAF_VARIANTS[@]}"; do
+    [[ " ${WAF_VARIANTS_ALL[*]} " == *" $v "* ]] || die "unknown variant '$v' (known: ${WAF_VARIANTS_ALL[*]})"
+  done
+  for v in "${WAF_VARIANTS_ALL[@]}"; do waf_result_init "$v"; W_STATUS[$v]=-; done
+  bench_need_pkgs nginx libnginx-mod-http-modsecurity modsecurity-crs wrk curl python3 procps util-linux
+  bench_need_bulwark
+  MODSEC_MODULE=$(modsec_module) || die "ngx_http_modsecurity_module.so not found under /usr/lib/nginx/modules or /usr/share/nginx/modules"
+  [[ -f $WAF_MIX_FILE && -f $WAF_LUA ]] || die "missing $WAF_MIX_FILE or $WAF_LUA"
+  bench_init
+  if ! proxy_ports; then
+    log "no free set of ports found (set BENCH_PORT_BASE)"
+    origin_ok=0
+  else
+    waf_write_configs
+    waf_load_times
+    start_origin || origin_ok=0
+  fi
+  ((origin_ok)) && log "origin nginx pid $ORIGIN_PID on 127.0.0.1:$ORIGIN_PORT; bulwark on ${PROXY_PORT[bulwark]}, nginx on ${PROXY_PORT[nginx]}"
+  [[ -n ${CRS_LOAD:-} ]] || CRS_LOAD=nan CRS_LOAD_WARM=nan CRS_RULES=- CHECK_NOWAF=nan MODSEC_LOAD=nan NGINX_T=nan
+  [[ $CRS_LOAD == nan ]] && failed=1
+
+  for v in "${WAF_VARIANTS[@]}"; do
+    if ((origin_ok)); then
+      measure_waf "$v" || failed=1
+    else
+      waf_result_init "$v"
+      W_NOTE[$v]="origin unavailable"
+      failed=1
+    fi
+  done
+  ((origin_ok)) && bench_stop "$ORIGIN_PID"
+
+  local bw mw ratio share
+  bw=$(waf_diff "${W_US[bulwark_waf]}" "${W_US[bulwark_proxy]}")
+  mw=$(waf_diff "${W_US[modsec_waf]}" "${W_US[nginx_proxy]}")
+  ratio=$(awk -v a="$bw" -v b="$mw" 'BEGIN {if (a == "nan" || b == "nan" || b <= 0) print "nan"; else printf "%.3f", a / b}')
+  share=$(waf_mix_attack_share)
+
+  echo
+  printf 'waf benchmark: wrk -t1 -c%s -d%ss keep-alive, request mix %s (%s%% attacks), CRS 3.3.4 paranoia level 1, blocking\n' \
+    "$W_CONNS" "$BENCH_DURATION" "${WAF_MIX_FILE#"$REPO_DIR"/}" "$(awk -v s="$share" 'BEGIN {printf "%.0f", 100 * s}')"
+  echo "proxy pinned to CPU ${BENCH_PROXY_CPU:-any}; wrk + origin on CPU ${BENCH_LOAD_CPU:-any}; one worker each; no access or audit log"
+  printf '%-14s %-6s %7s %11s %5s %8s %6s %9s %9s %8s %8s %6s %6s %5s  %s\n' \
+    variant status req/s "cpu_us/req" cpu load_cpu other p50 p99 requests 2xx 403 bad sockerr note
+  for v in "${WAF_VARIANTS[@]}"; do
+    printf '%-14s %-6s %7s %11s %5s %8s %6s %9s %9s %8s %8s %6s %6s %5s  %s\n' "$v" "${W_STATUS[$v]}" "${W_RPS[$v]}" \
+      "${W_US[$v]}" "${W_CPU[$v]}" "${W_LOAD[$v]}" "${W_OTHER[$v]}" "${W_P50[$v]}" "${W_P99[$v]}" "${W_REQS[$v]}" \
+      "${W_2XX[$v]}" "${W_403[$v]}" "${W_BAD[$v]}" "${W_SOCK[$v]}" "${W_NOTE[$v]%; }"
+  done
+  echo
+  echo "WAF cost, CPU µs per request (with WAF - without): bulwark $bw, libmodsecurity $mw; bulwark/modsec = $ratio (target <= 0.10)"
+  echo "CRS load: bulwark check ${CRS_LOAD}s cold$( ((WAF_EVICTED)) || echo ' (page cache warm)'), ${CRS_LOAD_WARM}s warm median (${CRS_RULES} WAF rules; check without waf: ${CHECK_NOWAF}s); nginx -t with libmodsecurity + CRS ${MODSEC_LOAD}s, without ${NGINX_T}s"
+  echo
+  local load
+  load=$(awk -v s="$CRS_LOAD" 'BEGIN {if (s == "nan") print "nan"; else printf "%.2f", s}')
+  echo "bench waf: bulwark_waf_us_per_req=$bw modsec_waf_us_per_req=$mw bulwark_proxy_us_per_req=${W_US[bulwark_proxy]} nginx_proxy_us_per_req=${W_US[nginx_proxy]} bulwark_crs_load_s=$load"
+  return "$failed"
+}
+
+# Future modes (dns, ...) go here as mode_<name>, reusing lib.sh.
 
 usage() {
   sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
