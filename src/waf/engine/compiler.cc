@@ -1037,6 +1037,12 @@ void Compiler::addRule(std::unique_ptr<Rule> r, const seclang::SourceLoc& loc) {
 }
 
 void Compiler::finish() {
+  // Equal transformation chains share one id, so the per-transaction cache serves them all.
+  std::map<std::vector<TransformFn>, int> chains;
+  for (auto& r : prog_->rules) {
+    auto [it, inserted] = chains.emplace(r->transforms, static_cast<int>(chains.size()));
+    r->transformChainId = it->second;
+  }
   // Resolve skipAfter: the first marker (or rule id) of that name after the rule, in the rule's phase.
   for (int p = 1; p <= 5; ++p) {
     auto& list = prog_->phases[static_cast<std::size_t>(p)];

@@ -117,6 +117,7 @@ struct Rule {
   std::vector<TargetExclusion> exclusions;
   std::vector<TransformFn> transforms;
   std::vector<std::string_view> transformNames;
+  int transformChainId = 0;  // equal chains share an id (transformation cache key)
   std::unique_ptr<Operator> op;
   std::string opName;
   std::string opParam;

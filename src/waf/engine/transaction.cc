@@ -457,12 +457,10 @@ void Transaction::runPhase(int phase) {
   currentRule_ = nullptr;
 }
 
-bool Transaction::excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view key) const {
-  std::string lk;
-  auto lowerKey = [&]() -> std::string_view {
-    if (lk.empty() && !key.empty()) lk = lower(key);
-    return lk;
-  };
+bool Transaction::excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view lkey) const {
+  // Keys are lower-cased once when a collection item is stored, never per rule.
+  auto lowerKey = [lkey]() -> std::string_view { return lkey; };
+  if (link.exclusions.empty() && removedTargets_.empty()) return false;
   for (const TargetExclusion& e : link.exclusions) {
     if (e.matches(var, lowerKey())) return true;
   }
@@ -494,12 +492,14 @@ void Transaction::collectFrom(const Collection& c, VariableId var, const Target&
     if (!t.key.empty() && kv.lkey != t.key) continue;
     if (t.regex && !t.regex->matches(kv.lkey)) continue;
     std::string_view key = kv.key;
+    std::string_view lkey = kv.lkey;
     std::string_view value = names ? std::string_view(kv.key) : std::string_view(kv.value);
     if (copy) {
       key = store(kv.key);
+      lkey = store(kv.lkey);
       value = names ? key : store(kv.value);
     }
-    out.push_back(Candidate{var, key, value});
+    out.push_back(Candidate{var, key, lkey, value});
   }
 }
 
@@ -537,10 +537,10 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
       collectFrom(coll(VariableId::kMatchedVars), t.var, t, true, out);
       break;
     case VariableId::kMatchedVar:
-      out.push_back(Candidate{t.var, {}, store(matchedVar_)});
+      out.push_back(Candidate{t.var, {}, {}, store(matchedVar_)});
       break;
     case VariableId::kMatchedVarName:
-      out.push_back(Candidate{t.var, {}, store(matchedVarName_)});
+      out.push_back(Candidate{t.var, {}, {}, store(matchedVarName_)});
       break;
     case VariableId::kRule: {
       // RULE.id, RULE.msg, ... of the rule being evaluated.
@@ -550,7 +550,7 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
       p.collection = "RULE";
       p.key = t.key;
       resolve(p, v);
-      out.push_back(Candidate{t.var, t.key, store(v)});
+      out.push_back(Candidate{t.var, t.key, t.key, store(v)});
       break;
     }
     default:
@@ -569,7 +569,7 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
                          (t.var == VariableId::kQueryString && !scalar(VariableId::kRequestUri).empty() &&
                           scalar(VariableId::kRequestUri).find('?') != std::string_view::npos) ||
                          (t.var == VariableId::kRequestBody && !requestBody_.empty());
-          if (present) out.push_back(Candidate{t.var, {}, store(std::move(v))});
+          if (present) out.push_back(Candidate{t.var, {}, {}, store(std::move(v))});
         }
       }
       break;
@@ -578,24 +578,24 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
   std::size_t w = first;
   for (std::size_t i = first; i < out.size(); ++i) {
     VariableId exclVar = out[i].var;
-    if (!excluded(starter, link, exclVar, out[i].key)) out[w++] = out[i];
+    if (!excluded(starter, link, exclVar, out[i].lkey)) out[w++] = out[i];
   }
   out.resize(w);
   if (t.count) {
     std::size_t n = out.size() - first;
     out.resize(first);
-    out.push_back(Candidate{t.var, {}, store(std::to_string(n))});
+    out.push_back(Candidate{t.var, {}, {}, store(std::to_string(n))});
   }
 }
 
 std::string_view Transaction::transformed(const Rule& link, const Candidate& c, std::string& buf) {
   if (link.transforms.empty()) return c.value;
-  uint64_t key = 0;
+  TransformCacheKey key{};
   const bool cacheable = isRequestData(c.var);
   if (cacheable) {
-    // Same bytes through the same chain give the same result: cache by (pointer, length, chain).
-    key = reinterpret_cast<uintptr_t>(c.value.data()) * 0x9E3779B97F4A7C15ull ^ c.value.size() * 0xC2B2AE3D27D4EB4Full;
-    for (TransformFn f : link.transforms) key = (key ^ reinterpret_cast<uintptr_t>(f)) * 0x100000001B3ull;
+    // Same bytes (request data never changes once stored) through the same chain give the same result:
+    // cache by the exact (pointer, length, chain id) triple, so a lookup can never return another value.
+    key = TransformCacheKey{c.value.data(), c.value.size(), link.transformChainId};
     auto it = transformCache_.find(key);
     if (it != transformCache_.end()) return it->second;
   }

@@ -122,8 +122,21 @@ class Transaction final : public OperatorContext {
  private:
   struct Candidate {
     VariableId var;
-    std::string_view key;  // original-case key ("" for scalars)
+    std::string_view key;   // original-case key ("" for scalars)
+    std::string_view lkey;  // lower-cased key, for exclusions
     std::string_view value;
+  };
+  struct TransformCacheKey {
+    const char* data;
+    std::size_t size;
+    int chain;
+    bool operator==(const TransformCacheKey&) const = default;
+  };
+  struct TransformCacheHash {
+    std::size_t operator()(const TransformCacheKey& k) const noexcept {
+      return (reinterpret_cast<uintptr_t>(k.data) * 0x9E3779B97F4A7C15ull) ^ (k.size * 0xC2B2AE3D27D4EB4Full) ^
+             static_cast<std::size_t>(k.chain);
+    }
   };
   struct TargetRemoval {
     std::vector<std::pair<int64_t, int64_t>> idRanges;
@@ -137,7 +150,7 @@ class Transaction final : public OperatorContext {
   bool evaluateLink(const Rule& starter, const Rule& link, int phase);
   void collect(const Rule& starter, const Rule& link, const Target& t, std::vector<Candidate>& out);
   void collectFrom(const Collection& c, VariableId var, const Target& t, bool names, std::vector<Candidate>& out);
-  bool excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view key) const;
+  bool excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view lkey) const;
   std::string_view transformed(const Rule& link, const Candidate& c, std::string& buf);
   void onMatch(const Rule& link, const Candidate& c, std::string_view value);
   void runActions(const Rule& link);
@@ -183,7 +196,7 @@ class Transaction final : public OperatorContext {
   std::string opScratch_;
   std::string macroScratch_;
   std::deque<std::string> arena_;  // owned copies of values whose source may change mid-rule (TX)
-  std::unordered_map<uint64_t, std::string> transformCache_;
+  std::unordered_map<TransformCacheKey, std::string, TransformCacheHash> transformCache_;
   std::chrono::steady_clock::time_point start_;
   const Rule* currentRule_ = nullptr;
   std::vector<Candidate> candidates_;
