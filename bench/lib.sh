@@ -293,7 +293,9 @@ bench_idle_conns() {
     bench_stop "$helper"
     return 1
   fi
-  sleep 1  # let the proxy finish any deferred frees/allocations
+  # Idle means idle: give every proxy the same settle time (its housekeeping timers, e.g. Bulwark's 5 s
+  # heap trim, run in it) before reading the RSS. BENCH_IDLE_SETTLE overrides (seconds).
+  sleep "${BENCH_IDLE_SETTLE:-6}"
   bench_alive "$pid" || { IDLE_NOTE="proxy died while holding idle connections"; bench_stop "$helper"; return 1; }
   after=$(bench_rss_kb "$pid")
   bench_stop "$helper"

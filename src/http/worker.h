@@ -111,6 +111,7 @@ class Worker {
   bool draining_ = false;
   std::atomic<bool> finished_{false};
   Timer drainTimer_;
+  Timer trimTimer_;  // returns freed heap pages to the kernel now and then (idle-connection memory)
   uint64_t rng_[2];
 
   friend class HttpSession;
