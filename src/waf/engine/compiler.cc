@@ -10,6 +10,7 @@
 #include <set>
 
 #include "waf/engine/program.h"
+#include "waf/engine/text.h"
 #include "waf/seclang/parser.h"
 
 namespace bulwark::waf {
@@ -52,19 +53,8 @@ bool TargetExclusion::matches(VariableId v, std::string_view lowerKey) const {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  }
-  return true;
-}
+std::string lower(std::string_view s) { return asciiLower(s); }
+bool iequals(std::string_view a, std::string_view b) { return asciiIequals(a, b); }
 
 bool parseInt(std::string_view s, int64_t& out) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -189,8 +179,9 @@ class Compiler {
   void secRuleRemoveByTag(const seclang::Directive& d);
   void secRuleRemoveByMsg(const seclang::Directive& d);
   void secRuleUpdateTargetById(const seclang::Directive& d);
-  void secRuleUpdateTargetByTag(const seclang::Directive& d);
-  void secRuleUpdateTargetByMsg(const seclang::Directive& d);
+  void secRuleUpdateTargetByTag(const seclang::Directive& d) { updateTargetsWhere(d, false); }
+  void secRuleUpdateTargetByMsg(const seclang::Directive& d) { updateTargetsWhere(d, true); }
+  void updateTargetsWhere(const seclang::Directive& d, bool byMsg);
   void secRuleUpdateActionById(const seclang::Directive& d);
   void secCollectionTimeout(const seclang::Directive& d);
   void secComponentSignature(const seclang::Directive& d) {
@@ -520,7 +511,8 @@ void Compiler::secRuleUpdateTargetById(const seclang::Directive& d) {
   if (!found) result_.warnings.push_back(d.loc.file + ":" + std::to_string(d.loc.line) + ": no rule with id " + d.args[0]);
 }
 
-void Compiler::secRuleUpdateTargetByTag(const seclang::Directive& d) {
+// SecRuleUpdateTargetByTag / ByMsg: the first argument is a regex over the rule's tags or its msg.
+void Compiler::updateTargetsWhere(const seclang::Directive& d, bool byMsg) {
   if (!needArgs(d, 2, 3)) return;
   std::string err;
   auto re = SelectorRegex::compile(d.args[0], err);
@@ -532,29 +524,13 @@ void Compiler::secRuleUpdateTargetByTag(const seclang::Directive& d) {
   }
   forRules(
       [&](const Rule& r) {
+        if (byMsg) return re->matches(r.msg.text());
         return std::any_of(r.tags.begin(), r.tags.end(), [&](const std::string& t) { return re->matches(t); });
       },
       [&](Rule& r) {
         r.targets.insert(r.targets.end(), add.begin(), add.end());
         r.exclusions.insert(r.exclusions.end(), excl.begin(), excl.end());
       });
-}
-
-void Compiler::secRuleUpdateTargetByMsg(const seclang::Directive& d) {
-  if (!needArgs(d, 2, 3)) return;
-  std::string err;
-  auto re = SelectorRegex::compile(d.args[0], err);
-  std::vector<Target> add;
-  std::vector<TargetExclusion> excl;
-  if (!re || !parseTargetList(d.args[1], &add, &excl, err)) {
-    error(d.loc, err);
-    return;
-  }
-  forRules([&](const Rule& r) { return re->matches(r.msg.text()); },
-           [&](Rule& r) {
-             r.targets.insert(r.targets.end(), add.begin(), add.end());
-             r.exclusions.insert(r.exclusions.end(), excl.begin(), excl.end());
-           });
 }
 
 void Compiler::secRuleUpdateActionById(const seclang::Directive& d) {

@@ -1,6 +1,7 @@
 #include "waf/engine/transaction.h"
 
 #include "waf/body/body.h"
+#include "waf/engine/text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -12,19 +13,8 @@ namespace bulwark::waf {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  }
-  return true;
-}
+std::string lower(std::string_view s) { return asciiLower(s); }
+bool iequals(std::string_view a, std::string_view b) { return asciiIequals(a, b); }
 
 int hexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
