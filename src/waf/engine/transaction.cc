@@ -547,7 +547,18 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
       if (isCollectionVar(t.var)) {
         collectFrom(coll(t.var), t.var, t, false, out);
       } else {
+        // Request scalars are stored once per phase and not changed by rules: point at them, no copy.
+        const bool stored = isRequestData(t.var) && !(t.var >= VariableId::kTime && t.var <= VariableId::kTimeYear);
         std::string v;
+        if (stored) {
+          std::string_view sv = scalar(t.var);
+          bool present = !sv.empty() || t.var == VariableId::kRequestUri || t.var == VariableId::kRequestFilename ||
+                         t.var == VariableId::kRequestBasename ||
+                         (t.var == VariableId::kQueryString &&
+                          scalar(VariableId::kRequestUri).find('?') != std::string_view::npos);
+          if (present) out.push_back(Candidate{t.var, {}, {}, sv});
+          break;
+        }
         resolveVariable(t.var, {}, v);
         // A scalar that was never set (e.g. REQUEST_BODY without a body) yields no value, so negated
         // operators do not match on absent data (v2 behaviour).
@@ -581,7 +592,15 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
 std::string_view Transaction::transformed(const Rule& link, const Candidate& c, std::string& buf) {
   if (link.transforms.empty()) return c.value;
   TransformCacheKey key{};
-  const bool cacheable = isRequestData(c.var);
+  // Cached by address, so only values that never change within the transaction: collection items (never
+  // modified once stored) and the request-line scalars. Flags such as REQBODY_ERROR are rewritten in
+  // place between phases and could otherwise hit a stale entry.
+  const bool cacheable =
+      isRequestData(c.var) && (isCollectionVar(c.var) || c.var == VariableId::kRequestUri ||
+                               c.var == VariableId::kRequestFilename || c.var == VariableId::kRequestBasename ||
+                               c.var == VariableId::kQueryString || c.var == VariableId::kRequestLine ||
+                               c.var == VariableId::kRequestMethod || c.var == VariableId::kRequestUriRaw ||
+                               c.var == VariableId::kRequestProtocol);
   if (cacheable) {
     // Same bytes (request data never changes once stored) through the same chain give the same result:
     // cache by the exact (pointer, length, chain id) triple, so a lookup can never return another value.
