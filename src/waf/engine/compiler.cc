@@ -119,6 +119,11 @@ VariableId collectionFor(std::string_view name, bool& ok) {
   return VariableId::kTx;
 }
 
+bool matchesTagOrMsg(const Rule& r, const SelectorRegex& re, bool byMsg) {
+  if (byMsg) return re.matches(r.msg.text());
+  return std::any_of(r.tags.begin(), r.tags.end(), [&](const std::string& t) { return re.matches(t); });
+}
+
 struct DefaultAction {
   Disruptive disruptive = Disruptive::kPass;
   std::optional<bool> log;
@@ -176,8 +181,9 @@ class Compiler {
   }
   void secArgumentSeparator(const seclang::Directive& d);
   void secRuleRemoveById(const seclang::Directive& d);
-  void secRuleRemoveByTag(const seclang::Directive& d);
-  void secRuleRemoveByMsg(const seclang::Directive& d);
+  void secRuleRemoveByTag(const seclang::Directive& d) { removeWhere(d, false); }
+  void secRuleRemoveByMsg(const seclang::Directive& d) { removeWhere(d, true); }
+  void removeWhere(const seclang::Directive& d, bool byMsg);
   void secRuleUpdateTargetById(const seclang::Directive& d);
   void secRuleUpdateTargetByTag(const seclang::Directive& d) { updateTargetsWhere(d, false); }
   void secRuleUpdateTargetByMsg(const seclang::Directive& d) { updateTargetsWhere(d, true); }
@@ -455,7 +461,8 @@ void Compiler::secRuleRemoveById(const seclang::Directive& d) {
       [](Rule& r) { r.removed = true; });
 }
 
-void Compiler::secRuleRemoveByTag(const seclang::Directive& d) {
+// SecRuleRemoveByTag / ByMsg: the argument is a regex over the rule's tags or its msg.
+void Compiler::removeWhere(const seclang::Directive& d, bool byMsg) {
   if (!needArgs(d, 1, 1)) return;
   std::string err;
   auto re = SelectorRegex::compile(d.args[0], err);
@@ -463,22 +470,7 @@ void Compiler::secRuleRemoveByTag(const seclang::Directive& d) {
     error(d.loc, err);
     return;
   }
-  forRules(
-      [&](const Rule& r) {
-        return std::any_of(r.tags.begin(), r.tags.end(), [&](const std::string& t) { return re->matches(t); });
-      },
-      [](Rule& r) { r.removed = true; });
-}
-
-void Compiler::secRuleRemoveByMsg(const seclang::Directive& d) {
-  if (!needArgs(d, 1, 1)) return;
-  std::string err;
-  auto re = SelectorRegex::compile(d.args[0], err);
-  if (!re) {
-    error(d.loc, err);
-    return;
-  }
-  forRules([&](const Rule& r) { return re->matches(r.msg.text()); }, [](Rule& r) { r.removed = true; });
+  forRules([&](const Rule& r) { return matchesTagOrMsg(r, *re, byMsg); }, [](Rule& r) { r.removed = true; });
 }
 
 void Compiler::secRuleUpdateTargetById(const seclang::Directive& d) {
@@ -523,10 +515,7 @@ void Compiler::updateTargetsWhere(const seclang::Directive& d, bool byMsg) {
     return;
   }
   forRules(
-      [&](const Rule& r) {
-        if (byMsg) return re->matches(r.msg.text());
-        return std::any_of(r.tags.begin(), r.tags.end(), [&](const std::string& t) { return re->matches(t); });
-      },
+      [&](const Rule& r) { return matchesTagOrMsg(r, *re, byMsg); },
       [&](Rule& r) {
         r.targets.insert(r.targets.end(), add.begin(), add.end());
         r.exclusions.insert(r.exclusions.end(), excl.begin(), excl.end());

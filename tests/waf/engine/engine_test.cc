@@ -107,6 +107,23 @@ SecRule ARGS_POST:user "@streq admin" "id:1,phase:2,pass,log")");
   EXPECT_TRUE(matched(*tx, 1));
 }
 
+TEST(WafEngine, RemoveAndUpdateTargetsByTagAndMsgApplyToEarlierRules) {
+  auto p = compileOk(R"(SecRule ARGS "@rx evil" "id:1,phase:1,pass,log,tag:'attack-sqli',msg:'SQL thing'"
+SecRule ARGS "@rx evil" "id:2,phase:1,pass,log,tag:'attack-xss',msg:'XSS thing'"
+SecRule ARGS "@rx evil" "id:3,phase:1,pass,log,tag:'attack-rce',msg:'RCE thing'"
+SecRuleRemoveByTag "attack-sqli"
+SecRuleRemoveByMsg "^XSS"
+SecRuleUpdateTargetByTag "attack-rce" "!ARGS:safe"
+SecRule ARGS "@rx evil" "id:4,phase:1,pass,log,tag:'attack-sqli'")");
+  ASSERT_TRUE(p);
+  auto tx = run(p, "/?q=evil");
+  EXPECT_FALSE(matched(*tx, 1));  // removed by tag
+  EXPECT_FALSE(matched(*tx, 2));  // removed by msg
+  EXPECT_TRUE(matched(*tx, 3));
+  EXPECT_TRUE(matched(*tx, 4));   // loaded after the removal: untouched (v2 order semantics)
+  EXPECT_FALSE(matched(*run(p, "/?safe=evil"), 3));  // target removed by tag
+}
+
 TEST(WafEngine, UnknownNamesAreLoadErrorsWithFileAndLine) {
   CompileResult r = compileText("SecRuleEngine On\nSecRule ARGS \"@nosuchop x\" \"id:1,phase:1,pass\"\n", "t.conf");
   ASSERT_EQ(r.errors.size(), 1u);
