@@ -163,4 +163,24 @@ inline bool mapEachByte(std::string_view in, std::string& out, const ByteTable& 
   return true;
 }
 
+// Shared driver of the backslash-escape decoders (jsDecode, escapeSeqDecode): bytes are copied until a
+// backslash that is not the last byte; `decodeEscape(in, i, cursor)` writes the decoded escape at `i` and
+// returns how many input bytes it used. Changed whenever any escape was decoded (v2's rule for these).
+template <typename DecodeEscape>
+bool decodeBackslashEscapes(std::string_view in, std::string& out, DecodeEscape decodeEscape) {
+  std::size_t i = in.find('\\');
+  if (i == std::string_view::npos) return false;
+  OutputCursor cursor(in, out, i, in.size());
+  bool changed = false;
+  while (i < in.size()) {
+    if (in[i] != '\\' || i + 1 == in.size()) {
+      cursor.put(in[i++]);
+      continue;
+    }
+    i += decodeEscape(in, i, cursor);
+    changed = true;
+  }
+  return changed;
+}
+
 }  // namespace bulwark::waf::transforms

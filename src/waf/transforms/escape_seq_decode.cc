@@ -57,19 +57,7 @@ std::size_t decodeEscape(std::string_view in, std::size_t i, OutputCursor& curso
 }  // namespace
 
 bool escapeSeqDecode(std::string_view in, std::string& out) {
-  std::size_t i = in.find('\\');
-  if (i == std::string_view::npos) return false;
-  OutputCursor cursor(in, out, i, in.size());
-  bool changed = false;
-  while (i < in.size()) {
-    if (in[i] != '\\' || i + 1 == in.size()) {
-      cursor.put(in[i++]);
-      continue;
-    }
-    i += decodeEscape(in, i, cursor);
-    changed = true;
-  }
-  return changed;
+  return decodeBackslashEscapes(in, out, decodeEscape);
 }
 
 }  // namespace bulwark::waf::transforms
