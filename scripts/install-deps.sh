@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format
   libssl-dev libyaml-cpp-dev libnghttp2-dev libhyperscan-dev libpcre2-dev libsimdjson-dev libxml2-dev
+  libhiredis-dev libmaxminddb-dev redis-server libmaxmind-db-writer-perl
   modsecurity-crs
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-yaml openssl curl procps
