@@ -1,0 +1,194 @@
+#include "shield/rate_limiter.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <limits>
+
+namespace bulwark::shield {
+
+namespace {
+
+constexpr int64_t kNanosPerSecond = 1'000'000'000;
+
+// Key hashes are never 0, which marks an empty slot.
+uint64_t normalise(uint64_t key) noexcept { return key == 0 ? 1 : key; }
+
+int64_t saturatingAdd(int64_t a, int64_t b) noexcept {
+  int64_t out = 0;
+  if (__builtin_add_overflow(a, b, &out)) return std::numeric_limits<int64_t>::max();
+  return out;
+}
+
+int64_t saturatingMul(int64_t a, int64_t b) noexcept {
+  int64_t out = 0;
+  if (__builtin_mul_overflow(a, b, &out)) return std::numeric_limits<int64_t>::max();
+  return out;
+}
+
+}  // namespace
+
+int64_t RateSpec::intervalNs() const noexcept {
+  if (!(perSecond > 0)) return std::numeric_limits<int64_t>::max() / 4;
+  double ns = static_cast<double>(kNanosPerSecond) / perSecond;
+  if (ns < 1) return 1;
+  if (ns > static_cast<double>(std::numeric_limits<int64_t>::max() / 4)) {
+    return std::numeric_limits<int64_t>::max() / 4;
+  }
+  return static_cast<int64_t>(ns);
+}
+
+bool parseRate(std::string_view text, double& perSecond) {
+  std::size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0) return false;
+  std::string_view count = text.substr(0, slash);
+  std::string_view unit = text.substr(slash + 1);
+  // Digits with at most one '.', no sign, exponent or spaces (from_chars would accept "1e3").
+  bool dot = false;
+  for (char c : count) {
+    if (c == '.' && !dot) {
+      dot = true;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  if (count.front() == '.' || count.back() == '.') return false;
+  double value = 0;
+  auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), value);
+  if (ec != std::errc() || end != count.data() + count.size() || !(value > 0) || !std::isfinite(value)) {
+    return false;
+  }
+  struct Unit {
+    std::string_view name;
+    double seconds;
+  };
+  static constexpr Unit kUnits[] = {{"s", 1},    {"sec", 1},     {"second", 1}, {"m", 60},
+                                    {"min", 60}, {"minute", 60}, {"h", 3600},   {"hour", 3600}};
+  for (const Unit& u : kUnits) {
+    if (unit == u.name) {
+      perSecond = value / u.seconds;
+      return true;
+    }
+  }
+  return false;
+}
+
+RateLimiter::RateLimiter(std::size_t capacity) {
+  std::size_t n = kProbeWindow;
+  while (n < capacity && n < (std::size_t{1} << 40)) n <<= 1;
+  slots_ = std::make_unique<Slot[]>(n);
+  mask_ = n - 1;
+}
+
+RateLimiter::~RateLimiter() = default;
+
+RateLimiter::Slot* RateLimiter::find(uint64_t key, int64_t nowNs) noexcept {
+  const std::size_t home = static_cast<std::size_t>(key) & mask_;
+  // A key is always found before the first empty slot of its window: slots are never emptied, and a key is
+  // only put in a non-empty (stale) slot when the whole window is full.
+  for (std::size_t i = 0; i < kProbeWindow; ++i) {
+    Slot& s = slots_[(home + i) & mask_];
+    uint64_t k = s.key.load(std::memory_order_acquire);
+    if (k == key) return &s;
+    if (k == 0) {
+      uint64_t expected = 0;
+      if (s.key.compare_exchange_strong(expected, key, std::memory_order_acq_rel)) {
+        used_.fetch_add(1, std::memory_order_relaxed);
+        return &s;  // its TAT is 0: a full bucket
+      }
+      if (expected == key) return &s;  // another worker claimed it for the same key
+    }
+  }
+  // Window full: take over the slot whose bucket has been full the longest, if any is full at all. Two
+  // workers racing for the same new key pick the same victim (same scan, same minimum).
+  Slot* victim = nullptr;
+  int64_t oldest = nowNs;
+  uint64_t victimKey = 0;
+  for (std::size_t i = 0; i < kProbeWindow; ++i) {
+    Slot& s = slots_[(home + i) & mask_];
+    int64_t tat = s.tat.load(std::memory_order_relaxed);
+    if (tat <= oldest) {
+      oldest = tat;
+      victim = &s;
+      victimKey = s.key.load(std::memory_order_acquire);
+    }
+  }
+  if (victim == nullptr) return nullptr;
+  uint64_t expected = victimKey;
+  if (victim->key.compare_exchange_strong(expected, key, std::memory_order_acq_rel)) {
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+    // The old key's TAT is <= now, which reads as a full bucket for the new key too. A request of the old
+    // key that raced with the takeover may still move it forward once: at most one request is charged to
+    // the wrong key, and only when the table is full.
+    return victim;
+  }
+  return expected == key ? victim : nullptr;
+}
+
+RateDecision RateLimiter::admit(uint64_t keyHash, const RateSpec& spec, int64_t nowNs) noexcept {
+  const uint64_t key = normalise(keyHash);
+  Slot* s = find(key, nowNs);
+  if (s == nullptr) {
+    overflows_.fetch_add(1, std::memory_order_relaxed);
+    return {true, 0};
+  }
+  const int64_t interval = spec.intervalNs();
+  const int64_t tolerance = saturatingMul(interval, std::max<int64_t>(spec.burst, 1));
+  int64_t tat = s->tat.load(std::memory_order_relaxed);
+  for (;;) {
+    const int64_t next = saturatingAdd(std::max(tat, nowNs), interval);
+    if (next - nowNs > tolerance) {
+      // Refused: one request fits again once the TAT is within the tolerance of the clock.
+      const int64_t waitNs = next - nowNs - tolerance;
+      int64_t seconds = (waitNs + kNanosPerSecond - 1) / kNanosPerSecond;
+      seconds = std::clamp<int64_t>(seconds, 1, std::numeric_limits<uint32_t>::max());
+      return {false, static_cast<uint32_t>(seconds)};
+    }
+    if (s->tat.compare_exchange_weak(tat, next, std::memory_order_relaxed)) return {true, 0};
+    // `tat` now holds the value another worker wrote; decide again against it.
+  }
+}
+
+void RateLimiter::charge(uint64_t keyHash, const RateSpec& spec, int64_t nowNs, uint64_t count) noexcept {
+  if (count == 0) return;
+  const uint64_t key = normalise(keyHash);
+  Slot* s = find(key, nowNs);
+  if (s == nullptr) {
+    overflows_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const int64_t interval = spec.intervalNs();
+  const int64_t tolerance = saturatingMul(interval, std::max<int64_t>(spec.burst, 1));
+  const int64_t cost = saturatingMul(
+      interval, static_cast<int64_t>(std::min<uint64_t>(count, std::numeric_limits<int32_t>::max())));
+  const int64_t cap = saturatingAdd(nowNs, tolerance);
+  int64_t tat = s->tat.load(std::memory_order_relaxed);
+  for (;;) {
+    int64_t next = std::min(saturatingAdd(std::max(tat, nowNs), cost), cap);
+    if (next <= tat) return;  // already at the cap
+    if (s->tat.compare_exchange_weak(tat, next, std::memory_order_relaxed)) return;
+  }
+}
+
+RateLimiterStats RateLimiter::stats() const noexcept {
+  return {used_.load(std::memory_order_relaxed), evictions_.load(std::memory_order_relaxed),
+          overflows_.load(std::memory_order_relaxed)};
+}
+
+uint64_t rateKeyHash(std::string_view ruleName, std::string_view keyBytes) noexcept {
+  constexpr uint64_t kOffset = 0xcbf29ce484222325ull;
+  constexpr uint64_t kPrime = 0x100000001b3ull;
+  uint64_t h = kOffset;
+  for (char c : ruleName) h = (h ^ static_cast<unsigned char>(c)) * kPrime;
+  h = (h ^ 0u) * kPrime;  // separator: ("ab","c") and ("a","bc") differ
+  for (char c : keyBytes) h = (h ^ static_cast<unsigned char>(c)) * kPrime;
+  // splitmix64 finaliser: FNV's low bits are weak, and the low bits pick the home slot.
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return normalise(h);
+}
+
+}  // namespace bulwark::shield
