@@ -79,6 +79,7 @@ RedisClient::RedisClient(EventLoop& loop, RedisClientOptions options)
       backoff_(options_.reconnectMin),
       connectTimer_([this] {
         if (ac_ != nullptr && !connected()) {
+          stats_.connectFailures.fetch_add(1, std::memory_order_relaxed);
           failConnection(RedisStatus::kTimeout);
         }
       }),
@@ -176,12 +177,23 @@ void RedisClient::onIoEvents(uint32_t events) {
 }
 
 void RedisClient::onConnected(int status) {
-  connectTimer_.cancel();
   if (status != REDIS_OK) {
     // hiredis frees the context after this returns; the cleanup hook schedules the reconnect.
+    connectTimer_.cancel();
     stats_.connectFailures.fetch_add(1, std::memory_order_relaxed);
     return;
   }
+  // The kernel completes a TCP connect even to a Redis that is stopped or stuck: the connection counts
+  // only once Redis answers a PING (still under the connect timer).
+  // (Should it not even be queued, the connect timer fails the attempt.)
+  redisAsyncCommand(ac_, hookHello, nullptr, "PING");
+}
+
+void RedisClient::onHello(const redisReply* reply) {
+  // No reply: the context is being freed (cleanup follows). An error reply (LOADING, NOAUTH): the connect
+  // timer fails the connection and the client retries later.
+  if (reply == nullptr || reply->type == REDIS_REPLY_ERROR || established_) return;
+  connectTimer_.cancel();
   established_ = true;
   connected_.store(true, std::memory_order_relaxed);
   stats_.connects.fetch_add(1, std::memory_order_relaxed);
@@ -317,6 +329,10 @@ void RedisClient::hookCleanup(void* self) { static_cast<RedisClient*>(self)->onC
 
 void RedisClient::hookConnect(const redisAsyncContext* ac, int status) {
   static_cast<RedisClient*>(ac->data)->onConnected(status);
+}
+
+void RedisClient::hookHello(redisAsyncContext* ac, void* reply, void*) {
+  static_cast<RedisClient*>(ac->data)->onHello(static_cast<const redisReply*>(reply));
 }
 
 void RedisClient::hookReply(redisAsyncContext* ac, void* reply, void* privdata) {

@@ -10,6 +10,8 @@
 //     (not connected, too many commands in flight, timeout, connection lost, client stopped);
 //   - a command unanswered after `commandTimeout` fails the connection (Redis answers in order, so the
 //     later ones cannot come first): every pending callback gets kTimeout and the client reconnects;
+//   - connected() turns true only once Redis answered a PING on the new connection (a stopped Redis still
+//     completes TCP connects), within `connectTimeout`;
 //   - after any failure (refused, connect timeout, reset, timeout) the client reconnects by itself with
 //     exponential backoff between `reconnectMin` and `reconnectMax`;
 //   - at most `maxInFlight` commands are pending; more are refused at once (kOverloaded) and counted,
@@ -123,6 +125,7 @@ class RedisClient : private IoHandler {
   void onIoEvents(uint32_t events) override;
   void setInterest(bool read, bool write) noexcept;
   void onConnected(int status);
+  void onHello(const redisReply* reply);
   void onCleanup();
   void onReply(uint64_t seq, redisReply* reply);
   void armCommandTimer();
@@ -137,6 +140,7 @@ class RedisClient : private IoHandler {
   static void hookCleanup(void* self);
   static void hookConnect(const redisAsyncContext* ac, int status);
   static void hookReply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void hookHello(redisAsyncContext* ac, void* reply, void* privdata);
 
   EventLoop& loop_;
   const RedisClientOptions options_;

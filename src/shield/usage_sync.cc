@@ -22,6 +22,8 @@ std::string decimal(uint64_t v) {
   return std::string(buf, end);
 }
 
+constexpr int64_t kHeartbeatNs = 1'000'000'000;
+
 int64_t steadyNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch()).count();
 }
@@ -207,7 +209,19 @@ void UsageSync::sendBatch() {
                       onTotal(keyHash, spec, 0, r);
                     });
   }
-  if (commands > 0) counters_.batches.fetch_add(1, std::memory_order_relaxed);
+  if (commands > 0) {
+    counters_.batches.fetch_add(1, std::memory_order_relaxed);
+    lastCommandNs_ = nowNs;
+  } else if (nowNs - lastCommandNs_ >= kHeartbeatNs) {
+    // Idle: a PING now and then, so that a Redis that stopped answering is noticed (command timeout)
+    // before traffic needs it.
+    lastCommandNs_ = nowNs;
+    ++outstanding_;
+    client_.command({"PING"}, [this](const RedisResult& r) {
+      --outstanding_;
+      if (!r.ok()) counters_.errors.fetch_add(1, std::memory_order_relaxed);
+    });
+  }
   pending_.clear();
 }
 

@@ -152,6 +152,7 @@ class UsageSync {
   enum class Reported { kNothing, kUp, kDown } reported_ = Reported::kNothing;
   SteadyClock::time_point nextSend_{};
   int64_t nextPruneNs_ = 0;
+  int64_t lastCommandNs_ = 0;  // when the last batch or heartbeat went out
 
   struct Counters {
     std::atomic<uint64_t> batches{0}, keysSynced{0}, errors{0}, keyDrops{0}, localOnly{0}, chargedRequests{0},

@@ -174,6 +174,18 @@ TEST_F(RedisClientTest, TimesOutWhenRedisStopsAnsweringThenRecovers) {
   EXPECT_EQ(roundTrip(client, {"PING"}).text, "PONG");
 }
 
+TEST_F(RedisClientTest, CountsAsConnectedOnlyOnceRedisAnswers) {
+  // A stopped Redis still completes TCP connects (the kernel does): that is not a usable connection.
+  server_.pause();
+  RedisClient client(loop_, options());
+  client.start();
+  EXPECT_FALSE(waitConnected(client, true, 800ms));
+  EXPECT_GE(client.stats().connectFailures.load(), 1u);  // the 500 ms connect timeout
+  server_.resume();
+  ASSERT_TRUE(waitConnected(client));
+  EXPECT_EQ(roundTrip(client, {"PING"}).text, "PONG");
+}
+
 TEST_F(RedisClientTest, ReconnectsAfterRedisIsKilledAndRestarted) {
   RedisClient client(loop_, options());
   std::vector<bool> transitions;

@@ -236,6 +236,19 @@ TEST_F(UsageSyncTest, RedisDownFallsBackToLocalLimitsAndRecovers) {
   EXPECT_NE(logA[2].find("connected"), std::string::npos);
 }
 
+TEST_F(UsageSyncTest, StoppedRedisIsNoticedWithoutTraffic) {
+  ExactLimiter limiter;
+  UsageSync sync(options(), limiter);
+  sync.start();
+  ASSERT_TRUE(waitFor([&] { return sync.healthy(); }, 3000ms));
+  server_.pause();  // the connection stays open, nothing answers
+  ASSERT_TRUE(waitFor([&] { return !sync.healthy(); }, 3000ms));  // heartbeat (1 s) + command timeout
+  EXPECT_EQ(sync.stats().redisDown, 1u);
+  server_.resume();
+  ASSERT_TRUE(waitFor([&] { return sync.healthy(); }, 3000ms));
+  EXPECT_EQ(sync.stats().redisUp, 2u);
+}
+
 TEST_F(UsageSyncTest, StartsUnhealthyAndConnectsWhenRedisAppears) {
   server_.kill();
   std::vector<std::string> log;
