@@ -355,7 +355,9 @@ std::vector<IpPrefix> IpList::entries() const {
   return out;
 }
 
-std::size_t IpList::memoryBytes() const noexcept { return nodes_.capacity() * sizeof(Node); }
+std::size_t IpList::memoryBytes() const noexcept {
+  return nodes_.capacity() * sizeof(Node) + jump_.capacity() * sizeof(Jump);
+}
 
 bool IpList::loadText(std::string_view text, const std::string& name, IpList& into,
                       std::vector<std::string>& errors) {

@@ -59,7 +59,7 @@ class IpList {
   // Every listed prefix, IPv4 first, each family in address order with a shorter prefix before the longer
   // ones it contains. Allocates; for the admin API and tests, not the request path.
   std::vector<IpPrefix> entries() const;
-  // Bytes held by the trie (capacity of its node array), for metrics and the documentation's figures.
+  // Bytes held by the trie and its jump table (capacities), for metrics and the documentation's figures.
   std::size_t memoryBytes() const noexcept;
 
   // Parses `text`: one CIDR ("10.0.0.0/8", "2001:db8::/32") or bare address (a /32 or /128) per line;

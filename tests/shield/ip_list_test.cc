@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bulwark::shield {
@@ -391,12 +393,12 @@ void expectSameAsLinearScan(uint64_t seed, int prefixCount, int lookups) {
   PrefixSource source(seed);
   IpList list;
   std::vector<IpPrefix> prefixes;
+  std::set<std::pair<std::array<uint8_t, 16>, int>> seen;
   for (int i = 0; i < prefixCount; ++i) {
     const IpPrefix p = source.prefix();
-    bool seen = false;
-    for (const IpPrefix& q : prefixes) seen = seen || (q.length == p.length && q.address == p.address);
-    EXPECT_EQ(list.add(p), !seen) << p.toString();
-    if (!seen) prefixes.push_back(p);
+    const bool isNew = seen.emplace(p.address.bytes(), p.length).second;
+    EXPECT_EQ(list.add(p), isNew) << p.toString();
+    if (isNew) prefixes.push_back(p);
   }
   // Remove a tenth, to cover unlisted inner nodes too.
   for (std::size_t i = 0; i < prefixes.size(); i += 10) EXPECT_TRUE(list.remove(prefixes[i]));
