@@ -31,6 +31,9 @@ class IpList {
   // loadText/loadFile append at most this many error messages (plus one summary line), so a file of
   // garbage cannot grow the error list without bound.
   static constexpr std::size_t kMaxErrors = 100;
+  // loadText/loadFile stop (with an error) at this many prefixes in one text: the trie needs up to 64
+  // bytes per prefix, so this bounds one load at about 640 MB.
+  static constexpr std::size_t kMaxPrefixes = 10'000'000;
   // loadFile refuses larger files (a 1,000,000-line IPv6 list is about 40 MB).
   static constexpr std::size_t kMaxFileBytes = std::size_t{1} << 30;
 
@@ -67,8 +70,9 @@ class IpList {
   // ignored. Valid lines are added to `into` even when other lines are bad. Every bad line appends
   // "NAME:LINE: message" to `errors` (up to kMaxErrors of them, then one "NAME: N more errors" line) and
   // makes the result false. Never reads outside `text`, whatever its bytes.
+  // `maxPrefixes` (kMaxPrefixes unless a test wants a small bound) caps the prefixes taken from `text`.
   static bool loadText(std::string_view text, const std::string& name, IpList& into,
-                       std::vector<std::string>& errors);
+                       std::vector<std::string>& errors, std::size_t maxPrefixes = kMaxPrefixes);
   // loadText on the contents of `path`, named `path` in messages; an unreadable or oversized file appends
   // "PATH:0: message" and returns false.
   static bool loadFile(const std::string& path, IpList& into, std::vector<std::string>& errors);

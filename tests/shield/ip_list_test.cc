@@ -272,6 +272,17 @@ TEST(IpListLoad, CapsTheNumberOfMessages) {
   EXPECT_EQ(errors.back(), "g.txt: 900 more errors not shown");
 }
 
+TEST(IpListLoad, StopsAtThePrefixLimit) {
+  // Every line counts towards the limit, duplicates included (they are folded after parsing).
+  IpList list;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(IpList::loadText("1.2.3.4\n1.2.3.4\n\n# c\n5.6.7.8\n9.9.9.9\n", "huge.txt", list, errors, 3));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], "huge.txt:6: more than 3 prefixes; the rest is ignored");
+  EXPECT_EQ(list.size(), 2u);
+  EXPECT_EQ(IpList::kMaxPrefixes, 10'000'000u);
+}
+
 TEST(IpListLoad, EmptyTextIsAnEmptyList) {
   IpList list;
   std::vector<std::string> errors;
