@@ -153,8 +153,8 @@ class UsageSyncTest : public ::testing::Test {
     EXPECT_GT(combined, expected * 0.85);
     EXPECT_LT(combined, expected * 1.15);
     // Both nodes served the client (neither starved the other).
-    EXPECT_GT(admittedA, expected * 0.25);
-    EXPECT_GT(admittedB, expected * 0.25);
+    EXPECT_GT(admittedA, expected * 0.15);
+    EXPECT_GT(admittedB, expected * 0.15);
     EXPECT_GT(a.stats().chargedRequests, 0u);
     EXPECT_GT(b.stats().chargedRequests, 0u);
     EXPECT_EQ(a.stats().errors + b.stats().errors, 0u);
@@ -180,6 +180,67 @@ TEST(UsageSyncRings, FullRingDropsAndCounts) {
   sync.record(2, kKey, kSpec);  // no such worker
   EXPECT_EQ(sync.stats().ringDrops, 7u);
   EXPECT_FALSE(sync.healthy());
+}
+
+TEST_F(UsageSyncTest, EveryRecordFromEveryWorkerReachesRedisOnce) {
+  UsageSyncOptions o = options();
+  o.workers = 3;
+  o.ringCapacity = 1 << 16;
+  ExactLimiter limiter;
+  UsageSync sync(o, limiter);
+  sync.start();
+  ASSERT_TRUE(waitFor([&] { return sync.healthy(); }, 3000ms));
+  constexpr uint32_t kPerWorker = 30000;
+  std::vector<std::thread> workers;
+  for (unsigned w = 0; w < o.workers; ++w) {
+    workers.emplace_back([&, w] {
+      for (uint32_t i = 0; i < kPerWorker; ++i) {
+        sync.record(w, kKey, kSpec, 1);
+        sync.record(w, kKey + 1 + w, kSpec, 2);  // a key of this worker only
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  ASSERT_EQ(sync.stats().ringDrops, 0u);
+  redisContext* c = redisConnect("127.0.0.1", server_.port());
+  ASSERT_TRUE(c != nullptr && c->err == 0);
+  auto total = [&](uint64_t key) {
+    auto* r =
+        static_cast<redisReply*>(redisCommand(c, "GET %s", UsageSync::redisKey("bulwark:rl:", key).c_str()));
+    long long v = r != nullptr && r->type == REDIS_REPLY_STRING ? std::stoll(r->str) : -1;
+    freeReplyObject(r);
+    return v;
+  };
+  EXPECT_TRUE(waitFor([&] { return total(kKey) == 3 * kPerWorker; }, 3000ms)) << total(kKey);
+  for (unsigned w = 0; w < o.workers; ++w) EXPECT_EQ(total(kKey + 1 + w), 2 * kPerWorker);
+  redisFree(c);
+  EXPECT_EQ(sync.stats().chargedRequests, 0u);  // one node: nobody else to charge
+}
+
+TEST_F(UsageSyncTest, UsageOfUnknownAgeIsChargedAsOneBucketAtMost) {
+  // Another node served this client 1000 requests at some time within the key's TTL.
+  redisContext* c = redisConnect("127.0.0.1", server_.port());
+  ASSERT_TRUE(c != nullptr && c->err == 0);
+  freeReplyObject(redisCommand(c, "SET %s 1000", UsageSync::redisKey("bulwark:rl:", kKey).c_str()));
+  std::vector<std::pair<uint64_t, uint64_t>> charges;
+  std::mutex m;
+  UsageSync sync(options(), [&](uint64_t key, const RateSpec&, int64_t, uint64_t n) {
+    std::lock_guard<std::mutex> lock(m);
+    charges.emplace_back(key, n);
+  });
+  sync.start();
+  ASSERT_TRUE(waitFor([&] { return sync.healthy(); }, 3000ms));
+  sync.record(0, kKey, kSpec);
+  ASSERT_TRUE(waitFor([&] { return sync.stats().keysSynced >= 1; }, 3000ms));
+  // Then the other node serves 7 more while this node keeps looking: charged exactly.
+  freeReplyObject(redisCommand(c, "INCRBY %s 7", UsageSync::redisKey("bulwark:rl:", kKey).c_str()));
+  ASSERT_TRUE(waitFor([&] { return sync.stats().chargedRequests >= kSpec.burst + 7; }, 3000ms));
+  redisFree(c);
+  sync.stop();
+  std::lock_guard<std::mutex> lock(m);
+  ASSERT_EQ(charges.size(), 2u);
+  EXPECT_EQ(charges[0], std::make_pair(kKey, uint64_t{kSpec.burst}));  // not 1000
+  EXPECT_EQ(charges[1], std::make_pair(kKey, uint64_t{7}));
 }
 
 TEST_F(UsageSyncTest, TwoNodesEnforceOneLimit) { expectOneLimitOnTwoNodes<ExactLimiter>(); }
