@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 
 #include "core/buffer.h"
 #include "core/log.h"
@@ -17,6 +18,45 @@ namespace bulwark::admin {
 namespace {
 constexpr std::size_t kMaxHead = 8192;
 constexpr std::chrono::milliseconds kRequestTimeout{5000};
+
+// The value of `name` in a query string, percent-decoded ("%2F" -> "/", '+' -> ' '); empty if absent.
+std::string queryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    std::size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    std::size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != name || eq == std::string_view::npos) continue;
+    auto hex = [](char c) {
+      return c >= '0' && c <= '9'   ? c - '0'
+             : c >= 'a' && c <= 'f' ? c - 'a' + 10
+             : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                    : -1;
+    };
+    std::string out;
+    std::string_view v = pair.substr(eq + 1);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == '%' && i + 2 < v.size() && hex(v[i + 1]) >= 0 && hex(v[i + 2]) >= 0) {
+        out += static_cast<char>(hex(v[i + 1]) * 16 + hex(v[i + 2]));
+        i += 2;
+      } else {
+        out += v[i] == '+' ? ' ' : v[i];
+      }
+    }
+    return out;
+  }
+  return {};
+}
+
+int64_t steadyMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now().time_since_epoch()).count();
+}
+
+std::string jsonError(std::string_view message) {
+  std::string j = "{\"error\":\"";
+  appendJsonEscaped(j, message);
+  return j + "\"}\n";
+}
 
 std::string response(int status, std::string_view reason, std::string_view type, std::string_view body) {
   std::string r = "HTTP/1.1 " + std::to_string(status) + " ";
@@ -60,8 +100,7 @@ class AdminServer::Conn final : public IoHandler {
       if (pr.status == h1::ParseStatus::kIncomplete && in_.size() <= kMaxHead) return;
       std::string resp;
       if (pr.status == h1::ParseStatus::kComplete) {
-        std::string_view path = head.target.substr(0, head.target.find('?'));
-        resp = server_.handle(head.method, path);
+        resp = server_.handle(head.method, head.target);
       } else {
         resp = response(400, "Bad Request", "text/plain", "bad request\n");
       }
@@ -167,7 +206,11 @@ std::string AdminServer::statusJson() const {
   return j;
 }
 
-std::string AdminServer::handle(std::string_view method, std::string_view path) {
+std::string AdminServer::handle(std::string_view method, std::string_view target) {
+  const std::size_t q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  const std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+  if (path.starts_with("/shield/")) return handleShield(method, path, query);
   if (path == "/healthz") {
     if (hooks_.draining()) return response(503, "Service Unavailable", "text/plain", "draining\n");
     return response(200, "OK", "text/plain", "ok\n");
@@ -183,6 +226,99 @@ std::string AdminServer::handle(std::string_view method, std::string_view path) 
     return response(400, "Bad Request", "text/plain", "reload failed, old config kept:\n" + error + "\n");
   }
   return response(404, "Not Found", "text/plain", "not found\n");
+}
+
+// /shield/penalty                  GET: boxed clients; POST ?ip=A[&seconds=N]: box A; DELETE ?ip=A: let out
+// /shield/lists                    GET: the lists edited here ({"allow":[...],"deny":[...]})
+// /shield/lists/{allow,deny}       POST / DELETE ?prefix=CIDR: add / remove an entry
+// Answers are JSON; entries added here survive reloads (they live in the server, not in a snapshot).
+std::string AdminServer::handleShield(std::string_view method, std::string_view path,
+                                      std::string_view query) {
+  constexpr std::string_view kJson = "application/json";
+  shield::ShieldState* state = hooks_.shield;
+  if (state == nullptr) return response(404, "Not Found", kJson, jsonError("no shield"));
+  const int64_t now = steadyMillis();
+  if (path == "/shield/penalty") {
+    if (method == "GET") {
+      std::string j = "{\"entries\":[";
+      bool first = true;
+      for (const shield::PenaltyBox::Entry& e : state->penalty().list(now)) {
+        if (!first) j += ',';
+        first = false;
+        j += "{\"ip\":\"" + e.address.toString() +
+             "\",\"expires_in\":" + std::to_string((e.untilMs - now + 999) / 1000) + "}";
+      }
+      return response(200, "OK", kJson, j + "]}\n");
+    }
+    shield::IpAddress address;
+    if (!shield::IpAddress::parse(queryParam(query, "ip"), address)) {
+      return response(400, "Bad Request", kJson, jsonError("ip=ADDRESS is required"));
+    }
+    if (method == "POST") {
+      uint64_t seconds = 600;
+      auto rt = hooks_.current();
+      if (rt->config.shield.penalty.enabled)
+        seconds = static_cast<uint64_t>(rt->config.shield.penalty.duration.count() / 1000);
+      std::string text = queryParam(query, "seconds");
+      if (!text.empty()) {
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+        if (ec != std::errc() || end != text.data() + text.size() || seconds == 0 ||
+            seconds > 365ull * 86400) {
+          return response(400, "Bad Request", kJson,
+                          jsonError("seconds must be an integer from 1 to 31536000"));
+        }
+      }
+      if (!state->penalty().add(address, now + static_cast<int64_t>(seconds) * 1000, now)) {
+        return response(503, "Service Unavailable", kJson, jsonError("penalty box table full"));
+      }
+      return response(
+          200, "OK", kJson,
+          "{\"ip\":\"" + address.toString() + "\",\"expires_in\":" + std::to_string(seconds) + "}\n");
+    }
+    if (method == "DELETE") {
+      if (!state->penalty().remove(address, now))
+        return response(404, "Not Found", kJson, jsonError("not in the penalty box"));
+      return response(200, "OK", kJson, "{\"ip\":\"" + address.toString() + "\",\"removed\":true}\n");
+    }
+    return response(405, "Method Not Allowed", kJson, jsonError("use GET, POST or DELETE"));
+  }
+  if (path == "/shield/lists" && method == "GET") {
+    auto lists = state->adminLists();
+    std::string j = "{";
+    for (bool deny : {false, true}) {
+      j += deny ? ",\"deny\":[" : "\"allow\":[";
+      bool first = true;
+      for (const shield::IpPrefix& p : (deny ? lists->deny : lists->allow).entries()) {
+        if (!first) j += ',';
+        first = false;
+        j += "\"" + p.toString() + "\"";
+      }
+      j += ']';
+    }
+    return response(200, "OK", kJson, j + "}\n");
+  }
+  if (path == "/shield/lists/deny" || path == "/shield/lists/allow") {
+    const bool deny = path == "/shield/lists/deny";
+    const std::string prefix = queryParam(query, "prefix");
+    std::string error;
+    bool ok = false;
+    if (method == "POST") {
+      ok = state->addListEntry(deny, prefix, error);
+    } else if (method == "DELETE") {
+      ok = state->removeListEntry(deny, prefix, error);
+    } else {
+      return response(405, "Method Not Allowed", kJson, jsonError("use POST or DELETE"));
+    }
+    if (!ok)
+      return response(error == "not listed" ? 404 : 400, error == "not listed" ? "Not Found" : "Bad Request",
+                      kJson, jsonError(error));
+    if (hooks_.shieldListsChanged) hooks_.shieldListsChanged();
+    std::string j = "{\"prefix\":\"";
+    appendJsonEscaped(j, prefix);
+    j += std::string("\",\"list\":\"") + (deny ? "deny" : "allow") + "\"}\n";
+    return response(200, "OK", kJson, j);
+  }
+  return response(404, "Not Found", kJson, jsonError("not found"));
 }
 
 }  // namespace bulwark::admin

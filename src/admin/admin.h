@@ -1,5 +1,7 @@
 // Admin listener on the control thread (loopback by default): GET /metrics (Prometheus text),
-// GET /healthz, GET /status (JSON: config generation, pools and origin health), POST /reload.
+// GET /healthz, GET /status (JSON: config generation, pools and origin health), POST /reload, and the
+// shield's penalty box and lists (GET/POST/DELETE /shield/penalty, /shield/lists/{allow,deny}; see
+// docs/shield.md).
 // Every response closes the connection; requests are small and bounded (8 KiB head, 5 s to send it).
 #pragma once
 
@@ -19,6 +21,8 @@ struct AdminHooks {
   std::function<bool(std::string& error)> reload;
   std::function<bool()> draining;
   unsigned workers = 1;
+  shield::ShieldState* shield = nullptr;     // penalty box and admin lists (outlive snapshots)
+  std::function<void()> shieldListsChanged;  // publishes ShieldState::adminLists() to the workers
 };
 
 class AdminServer {
@@ -29,9 +33,14 @@ class AdminServer {
   void close();
 
   // Builds the response for one request; public for tests.
-  std::string handle(std::string_view method, std::string_view path);
+  // `target` is the request target (path and query).
+  std::string handle(std::string_view method, std::string_view target);
   std::string statusJson() const;
 
+ private:
+  std::string handleShield(std::string_view method, std::string_view path, std::string_view query);
+
+ public:
  private:
   class Listener;
   class Conn;

@@ -23,7 +23,8 @@ constexpr const char* kUsage =
     "  -v, --version       show the version\n"
     "\n"
     "Signals (serve): SIGHUP reloads the configuration (an invalid file is refused and the old one keeps\n"
-    "serving); SIGTERM/SIGINT stop accepting, finish in-flight requests within client_timeouts.drain, exit.\n";
+    "serving); SIGTERM/SIGINT stop accepting, finish in-flight requests within client_timeouts.drain, "
+    "exit.\n";
 
 int usageError(const char* msg) {
   std::fprintf(stderr, "bulwark: %s\n\n%s", msg, kUsage);
@@ -69,8 +70,9 @@ int main(int argc, char** argv) {
     // Build the runtime as `serve` would (TLS material, origin addresses, WAF rules compiled), without
     // opening any socket: a file that passes `check` is one that `serve` and a reload accept.
     bulwark::MetricsRegistry metrics(1);
+    bulwark::shield::ShieldState shieldState;
     std::string error;
-    auto rt = bulwark::http::buildRuntime(std::move(*r.config), metrics, nullptr, 1, error);
+    auto rt = bulwark::http::buildRuntime(std::move(*r.config), metrics, nullptr, 1, error, &shieldState);
     if (!rt) {
       std::fprintf(stderr, "%s\n", error.c_str());
       return 2;

@@ -41,13 +41,15 @@ int Server::run() {
   Config cfg = std::move(*loaded.config);
   unsigned workers = cfg.workers != 0 ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   metrics_ = std::make_unique<MetricsRegistry>(workers + 1);
-  reloadsOk_ = metrics_->counter("bulwark_config_reloads_total", "Config reloads by result.", "result=\"ok\"");
+  reloadsOk_ =
+      metrics_->counter("bulwark_config_reloads_total", "Config reloads by result.", "result=\"ok\"");
   reloadsFailed_ =
       metrics_->counter("bulwark_config_reloads_total", "Config reloads by result.", "result=\"error\"");
   generationGauge_ = metrics_->gauge("bulwark_config_generation", "Generation of the config in use.");
 
+  shield_ = std::make_unique<shield::ShieldState>();
   std::string error;
-  auto rt = http::buildRuntime(std::move(cfg), *metrics_, nullptr, ++generation_, error);
+  auto rt = http::buildRuntime(std::move(cfg), *metrics_, nullptr, ++generation_, error, shield_.get());
   if (!rt) {
     logError(error);
     return 2;
@@ -86,6 +88,16 @@ int Server::run() {
   hooks.reload = [this](std::string& err) { return reload(err); };
   hooks.draining = [this] { return draining_; };
   hooks.workers = workers;
+  hooks.shield = shield_.get();
+  hooks.shieldListsChanged = [this] {
+    auto lists = shield_->adminLists();
+    for (auto& w : workers_) w->publishShieldLists(lists);
+  };
+  shieldGauges_ = std::make_unique<Timer>([this] {
+    updateShieldGauges();
+    loop_.arm(*shieldGauges_, std::chrono::milliseconds(1000));
+  });
+  loop_.arm(*shieldGauges_, std::chrono::milliseconds(1000));
   admin_ = std::make_unique<admin::AdminServer>(loop_, *metrics_, std::move(hooks));
   if (current_->config.admin.enabled) {
     http::ResolvedAddress a;
@@ -102,8 +114,8 @@ int Server::run() {
   for (const Listener& l : current_->config.listeners) {
     where += (where.empty() ? "" : ", ") + std::string(l.tls ? "https://" : "http://") + l.address.text;
   }
-  logInfo("bulwark " BULWARK_VERSION " serving on " + where + " with " + std::to_string(workers) + " worker(s)" +
-          (adminAddress_.empty() ? std::string() : "; admin on http://" + adminAddress_));
+  logInfo("bulwark " BULWARK_VERSION " serving on " + where + " with " + std::to_string(workers) +
+          " worker(s)" + (adminAddress_.empty() ? std::string() : "; admin on http://" + adminAddress_));
 
   // Runs until the drain started by SIGTERM/SIGINT has finished in every worker. The admin listener keeps
   // answering meanwhile (/healthz says "draining", so a load balancer takes this node out).
@@ -114,6 +126,28 @@ int Server::run() {
   admin_.reset();
   logInfo("stopped");
   return 0;
+}
+
+// Gauges of the shield's shared tables, read off the request path (the penalty box walk is O(table)).
+void Server::updateShieldGauges() {
+  if (!current_->shield) return;
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now().time_since_epoch()).count();
+  metrics_->gauge("bulwark_shield_penalty_box_entries", "Clients in the penalty box.")
+      ->set(static_cast<int64_t>(shield_->penalty().list(now).size()));
+  metrics_
+      ->gauge("bulwark_shield_open_connections",
+              "Client connections counted against shield.connections.max_total.")
+      ->set(shield_->openConnections().load(std::memory_order_relaxed));
+  const shield::RateLimiterStats stats = shield_->limiter(current_->config.shield.tableSize)->stats();
+  metrics_->gauge("bulwark_shield_rate_limit_keys", "Keys in the rate-limit table.")
+      ->set(static_cast<int64_t>(stats.keys));
+  metrics_->gauge("bulwark_shield_rate_limit_evictions", "Stale rate-limit keys replaced since start.")
+      ->set(static_cast<int64_t>(stats.evictions));
+  metrics_
+      ->gauge("bulwark_shield_rate_limit_overflows",
+              "Rate-limit decisions taken without a table entry (table full).")
+      ->set(static_cast<int64_t>(stats.overflows));
 }
 
 void Server::onSignal(int sig) {
@@ -156,7 +190,8 @@ bool Server::reload(std::string& error) {
   if (loaded.config->workers != 0 && loaded.config->workers != workers_.size()) {
     logWarn("reload: a change of `workers` takes effect on restart only");
   }
-  auto rt = http::buildRuntime(std::move(*loaded.config), *metrics_, current_.get(), generation_ + 1, error);
+  auto rt = http::buildRuntime(std::move(*loaded.config), *metrics_, current_.get(), generation_ + 1, error,
+                               shield_.get());
   if (!rt) {
     logError("reload rejected: " + error);
     reloadsFailed_->add(metrics_->controlShard());
@@ -165,7 +200,8 @@ bool Server::reload(std::string& error) {
   // New listener addresses must be bindable before any worker is told about them.
   for (const http::ListenerRuntime& l : rt->listeners) {
     bool existing = false;
-    for (const http::ListenerRuntime& o : current_->listeners) existing |= o.config->address.text == l.config->address.text;
+    for (const http::ListenerRuntime& o : current_->listeners)
+      existing |= o.config->address.text == l.config->address.text;
     if (existing) continue;
     int fd = http::openListenSocket(l.address, error);
     if (fd < 0) {

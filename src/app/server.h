@@ -31,6 +31,9 @@ class Server {
   std::string configPath_;
   EventLoop loop_;
   std::unique_ptr<MetricsRegistry> metrics_;
+  std::unique_ptr<shield::ShieldState> shield_;  // outlives snapshots: penalty box, counters, admin lists
+  std::unique_ptr<Timer> shieldGauges_;          // refreshes the shield's table gauges once a second
+  void updateShieldGauges();
   std::vector<std::unique_ptr<http::Worker>> workers_;
   std::shared_ptr<const http::Runtime> current_;
   std::unique_ptr<http::HealthChecker> health_;

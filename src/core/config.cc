@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -161,6 +162,33 @@ bool parseSize(std::string_view text, uint64_t& out) {
   return false;
 }
 
+bool parseRate(std::string_view text, double& perSecond) {
+  std::size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash == 0) return false;
+  std::string_view count = text.substr(0, slash);
+  std::string_view unit = text.substr(slash + 1);
+  // Digits with at most one inner '.': no sign, exponent or spaces (from_chars alone would take "1e3").
+  if (count.front() == '.' || count.back() == '.' || std::count(count.begin(), count.end(), '.') > 1 ||
+      !std::all_of(count.begin(), count.end(), [](char c) { return isDigit(c) || c == '.'; })) {
+    return false;
+  }
+  double value = 0;
+  auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), value);
+  if (ec != std::errc() || end != count.data() + count.size() || !(value > 0) || !std::isfinite(value)) {
+    return false;
+  }
+  static constexpr std::pair<std::string_view, double> kUnits[] = {{"s", 1},    {"sec", 1},    {"second", 1},
+                                                                   {"m", 60},   {"min", 60},   {"minute", 60},
+                                                                   {"h", 3600}, {"hour", 3600}};
+  for (const auto& [name, seconds] : kUnits) {
+    if (unit == name) {
+      perSecond = value / seconds;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool parseSocketAddress(std::string_view text, SocketAddress& out) {
   std::string_view host;
   std::string_view port;
@@ -230,6 +258,8 @@ struct ConfigDraft {
   std::optional<YAML::Mark> listenersMark;
   std::optional<YAML::Mark> adminMark;
   std::map<std::string, int> declaredPools;  // every pool name written (even with errors) -> its line
+  std::vector<std::pair<std::string, YAML::Mark>> shieldRouteRefs;         // route names used by rate limits
+  std::vector<std::pair<std::string, YAML::Mark>> proxyProtocolListeners;  // address -> `proxy_protocol`
 };
 
 class Loader;
@@ -678,6 +708,7 @@ constexpr Field<Listener> kListenerFields[] = {
        ListenerTls tls;
        if (l.parseFields(s, kListenerTlsFields, tls)) o.tls = std::move(tls);
      }},
+    {"proxy_protocol", [](Loader& l, const Slot& s, Listener& o) { l.readBool(s, o.proxyProtocol); }},
 };
 
 // The same address written two ways ("[::1]:80", "[0:0::1]:80") is still the same socket.
@@ -705,6 +736,9 @@ void parseListeners(Loader& loader, const Slot& slot, ConfigDraft& draft) {
                                                 listener.address.text + "' (first declared on line " +
                                                 std::to_string(first->second) + ")");
       return;
+    }
+    if (listener.proxyProtocol) {
+      draft.proxyProtocolListeners.emplace_back(listener.address.text, markOf(item, "proxy_protocol"));
     }
     draft.config.listeners.push_back(std::move(listener));
   });
@@ -1112,7 +1146,8 @@ constexpr Field<WafConfig> kWafFields[] = {
     {"rules", parseWafRules},
     {"error_log", [](Loader& l, const Slot& s, WafConfig& w) { parseWafLogPath(l, s, w.errorLog); }},
     {"audit_log", [](Loader& l, const Slot& s, WafConfig& w) { parseWafLogPath(l, s, w.auditLog); }},
-    {"block_status", [](Loader& l, const Slot& s, WafConfig& w) { l.readInteger(s, 100, 599, w.blockStatus); }},
+    {"block_status",
+     [](Loader& l, const Slot& s, WafConfig& w) { l.readInteger(s, 100, 599, w.blockStatus); }},
     {"block_body", [](Loader& l, const Slot& s, WafConfig& w) { l.readScalar(s, w.blockBody); }},
 };
 
@@ -1122,6 +1157,335 @@ void parseWaf(Loader& loader, const Slot& slot, ConfigDraft& draft) {
   waf.line = static_cast<int>(slot.mark.line) + 1;
   loader.parseFields(slot, kWafFields, waf);
   if (waf.rules.empty()) loader.error(slot.mark, slot.path + ": 'rules' must list at least one SecLang file");
+}
+
+// --- shield ----------------------------------------------------------------------------------------------
+
+// "10.0.0.0/8", "2001:db8::/32" or a bare address. Checked here with inet_pton (the shield library builds
+// the lists; the loader only makes sure every entry will parse there).
+bool isCidr(std::string_view text) {
+  std::size_t slash = text.find('/');
+  std::string_view address = text.substr(0, slash);
+  bool v4 = isIpv4(address);
+  if (!v4 && !isIpv6(address)) return false;
+  if (slash == std::string_view::npos) return true;
+  uint64_t length = 0;
+  std::string_view digits = text.substr(slash + 1);
+  return digits.size() <= 3 && parseUnsigned(digits, length) && length <= (v4 ? 32u : 128u);
+}
+
+void readCidrList(Loader& loader, const Slot& slot, std::vector<std::string>& out) {
+  loader.forEach(slot, [&](const Slot& item, std::size_t) {
+    std::string text;
+    if (!loader.readNonEmpty(item, text)) return;
+    if (!isCidr(text)) {
+      loader.error(item.mark, item.path + ": invalid address or CIDR " + quoteValue(text) +
+                                  " (e.g. 10.0.0.0/8, 2001:db8::/32, 192.0.2.1)");
+      return;
+    }
+    out.push_back(text);
+  });
+}
+
+// A list entry is a CIDR (or address) written inline, or else the path of a list file.
+void readListEntries(Loader& loader, const Slot& slot, std::vector<std::string>& cidrs,
+                     std::vector<std::string>& files) {
+  loader.forEach(slot, [&](const Slot& item, std::size_t) {
+    std::string text;
+    if (!loader.readNonEmpty(item, text)) return;
+    if (isCidr(text)) {
+      cidrs.push_back(text);
+      return;
+    }
+    std::string path;
+    if (loader.readFile(item, path)) files.push_back(std::move(path));
+  });
+}
+
+constexpr Field<ShieldLists> kShieldListFields[] = {
+    {"allow", [](Loader& l, const Slot& s, ShieldLists& o) { readListEntries(l, s, o.allow, o.allowFiles); }},
+    {"deny", [](Loader& l, const Slot& s, ShieldLists& o) { readListEntries(l, s, o.deny, o.denyFiles); }},
+};
+
+void readCountries(Loader& loader, const Slot& slot, std::vector<std::string>& out) {
+  loader.forEach(slot, [&](const Slot& item, std::size_t) {
+    std::string text;
+    if (!loader.readNonEmpty(item, text)) return;
+    bool ok = text.size() == 2 && std::all_of(text.begin(), text.end(), [](char c) {
+                return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+              });
+    if (!ok) {
+      loader.error(item.mark, item.path + ": invalid country code " + quoteValue(text) +
+                                  " (two letters, ISO 3166-1 alpha-2, e.g. DE)");
+      return;
+    }
+    std::string upper = text;
+    for (char& c : upper) c = static_cast<char>(c >= 'a' ? c - 'a' + 'A' : c);
+    out.push_back(upper);
+  });
+}
+
+constexpr Field<ShieldGeo> kShieldGeoFields[] = {
+    {"database", [](Loader& l, const Slot& s, ShieldGeo& g) { l.readFile(s, g.database); }, true},
+    {"allow_countries",
+     [](Loader& l, const Slot& s, ShieldGeo& g) { readCountries(l, s, g.allowCountries); }},
+    {"deny_countries", [](Loader& l, const Slot& s, ShieldGeo& g) { readCountries(l, s, g.denyCountries); }},
+};
+
+constexpr Field<ShieldPenalty> kShieldPenaltyFields[] = {
+    {"threshold",
+     [](Loader& l, const Slot& s, ShieldPenalty& p) { l.readInteger(s, 1, 65535, p.threshold); }},
+    {"window", [](Loader& l, const Slot& s, ShieldPenalty& p) { l.readDuration(s, p.window); }},
+    {"duration", [](Loader& l, const Slot& s, ShieldPenalty& p) { l.readDuration(s, p.duration); }},
+};
+
+// Per-address counts are 16-bit in the shared table (src/shield/conn_limits.h).
+constexpr uint32_t kMaxPerClient = 65535;
+
+constexpr Field<ShieldConnections> kShieldConnectionFields[] = {
+    {"max_total",
+     [](Loader& l, const Slot& s, ShieldConnections& c) { l.readInteger(s, 0, 10'000'000, c.maxTotal); }},
+    {"max_per_ip",
+     [](Loader& l, const Slot& s, ShieldConnections& c) { l.readInteger(s, 0, kMaxPerClient, c.maxPerIp); }},
+    {"max_requests_per_ip",
+     [](Loader& l, const Slot& s, ShieldConnections& c) {
+       l.readInteger(s, 0, kMaxPerClient, c.maxRequestsPerIp);
+     }},
+    {"min_body_rate", [](Loader& l, const Slot& s,
+                         ShieldConnections& c) { l.readSize(s, /*allowZero=*/true, c.minBodyRate); }},
+    {"body_rate_window",
+     [](Loader& l, const Slot& s, ShieldConnections& c) { l.readDuration(s, c.bodyRateWindow); }},
+};
+
+void readRate(Loader& loader, const Slot& slot, RateLimitRule& rule) {
+  std::string text;
+  if (!loader.readNonEmpty(slot, text)) return;
+  if (!parseRate(text, rule.perSecond)) {
+    loader.error(slot.mark, slot.path + ": invalid rate " + quoteValue(text) +
+                                " (a count per s, min or h, e.g. 50/s or 2000/min)");
+  }
+}
+
+void readRateKey(Loader& loader, const Slot& slot, RateLimitRule& rule) {
+  auto readOne = [&](const Slot& item, std::size_t) {
+    std::string text;
+    if (!loader.readNonEmpty(item, text)) return;
+    RateKeyPart part;
+    if (text == "client_ip") {
+      part.kind = RateKeyKind::kClientIp;
+    } else if (text == "client_prefix") {
+      part.kind = RateKeyKind::kClientPrefix;
+    } else if (text.starts_with("header:") && isHeaderName(text.substr(7))) {
+      part.kind = RateKeyKind::kHeader;
+      part.header = text.substr(7);
+    } else {
+      loader.error(item.mark, item.path + ": invalid key " + quoteValue(text) +
+                                  " (client_ip, client_prefix or header:NAME, or a list of them)");
+      return;
+    }
+    rule.key.push_back(std::move(part));
+  };
+  if (slot.node.IsScalar()) {
+    readOne(slot, 0);
+  } else if (loader.forEach(slot, readOne) && slot.node.size() == 0) {
+    loader.error(slot.mark, slot.path + " must name at least one key part");
+  }
+}
+
+void readMethods(Loader& loader, const Slot& slot, RateLimitMatch& match) {
+  auto readOne = [&](const Slot& item, std::size_t) {
+    std::string text;
+    if (!loader.readNonEmpty(item, text)) return;
+    if (!std::all_of(text.begin(), text.end(), isTokenChar)) {
+      loader.error(item.mark, item.path + ": invalid method " + quoteValue(text));
+      return;
+    }
+    std::string upper = text;
+    for (char& c : upper) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+    match.methods.push_back(upper);
+  };
+  if (slot.node.IsScalar()) {
+    readOne(slot, 0);
+  } else {
+    loader.forEach(slot, readOne);
+  }
+}
+
+constexpr Field<RateLimitMatch> kHeaderMatchFields[] = {
+    {"name", [](Loader& l, const Slot& s, RateLimitMatch& m) { l.readHeaderName(s, m.header); }, true},
+    {"value",
+     [](Loader& l, const Slot& s, RateLimitMatch& m) {
+       std::string value;
+       if (l.readScalar(s, value)) m.headerValue = value;
+     }},
+};
+
+// A rule being read, with where its route references are (checked once every route is known).
+struct RateRuleDraft {
+  RateLimitRule rule;
+  ConfigDraft* draft;
+};
+
+constexpr Field<RateRuleDraft> kRateMatchFields[] = {
+    {"route",
+     [](Loader& l, const Slot& s, RateRuleDraft& d) {
+       auto readOne = [&](const Slot& item, std::size_t) {
+         std::string name;
+         if (!l.readName(item, name)) return;
+         d.draft->shieldRouteRefs.emplace_back(name, item.mark);
+         d.rule.match.routes.push_back(name);
+       };
+       if (s.node.IsScalar()) {
+         readOne(s, 0);
+       } else {
+         l.forEach(s, readOne);
+       }
+     }},
+    {"host", [](Loader& l, const Slot& s, RateRuleDraft& d) { l.readHostPatterns(s, d.rule.match.hosts); }},
+    {"prefix",
+     [](Loader& l, const Slot& s, RateRuleDraft& d) {
+       RouteMatch m;
+       parsePrefix(l, s, m);
+       if (s.node.IsScalar()) d.rule.match.prefix = m.prefix;
+     }},
+    {"method", [](Loader& l, const Slot& s, RateRuleDraft& d) { readMethods(l, s, d.rule.match); }},
+    {"header",
+     [](Loader& l, const Slot& s, RateRuleDraft& d) {
+       if (s.node.IsScalar()) {
+         l.readHeaderName(s, d.rule.match.header);  // presence only
+       } else {
+         l.parseFields(s, kHeaderMatchFields, d.rule.match);
+       }
+     }},
+};
+
+void readAction(Loader& loader, const Slot& slot, RateLimitRule& rule) {
+  std::string text;
+  if (!loader.readNonEmpty(slot, text)) return;
+  if (text == "reject") {
+    rule.logOnly = false;
+  } else if (text == "log") {
+    rule.logOnly = true;
+  } else {
+    loader.error(slot.mark, slot.path + ": invalid action " + quoteValue(text) + " (reject or log)");
+  }
+}
+
+// Bursts larger than this would be a limit in name only.
+constexpr uint32_t kMaxBurst = 10'000'000;
+
+constexpr Field<RateRuleDraft> kRateLimitFields[] = {
+    {"name", [](Loader& l, const Slot& s, RateRuleDraft& d) { l.readName(s, d.rule.name); }, true},
+    {"key", [](Loader& l, const Slot& s, RateRuleDraft& d) { readRateKey(l, s, d.rule); }, true},
+    {"rate", [](Loader& l, const Slot& s, RateRuleDraft& d) { readRate(l, s, d.rule); }, true},
+    {"burst",
+     [](Loader& l, const Slot& s, RateRuleDraft& d) { l.readInteger(s, 1, kMaxBurst, d.rule.burst); }},
+    {"match", [](Loader& l, const Slot& s, RateRuleDraft& d) { l.parseFields(s, kRateMatchFields, d); }},
+    {"action", [](Loader& l, const Slot& s, RateRuleDraft& d) { readAction(l, s, d.rule); }},
+};
+
+void parseRateLimits(Loader& loader, const Slot& slot, ConfigDraft& draft, ShieldConfig& shield) {
+  std::map<std::string, int> names;
+  loader.forEach(slot, [&](const Slot& item, std::size_t) {
+    RateRuleDraft rule{{}, &draft};
+    rule.rule.line = item.mark.line + 1;
+    if (!loader.parseFields(item, kRateLimitFields, rule)) return;
+    if (rule.rule.name.empty()) return;  // missing, already reported
+    auto [first, inserted] = names.emplace(rule.rule.name, rule.rule.line);
+    if (!inserted) {
+      loader.error(markOf(item, "name"), item.path + ": duplicate rate limit name '" + rule.rule.name +
+                                             "' (first used on line " + std::to_string(first->second) + ")");
+      return;
+    }
+    if (rule.rule.burst == 0) {
+      rule.rule.burst =
+          static_cast<uint32_t>(std::clamp(std::ceil(rule.rule.perSecond), 1.0, double{kMaxBurst}));
+    }
+    shield.rateLimits.push_back(std::move(rule.rule));
+  });
+}
+
+void parseRedisAddress(Loader& loader, const Slot& slot, ShieldConfig& shield) {
+  SocketAddress address;
+  if (loader.readAddress(slot, /*ipOnly=*/false, address)) shield.redis = address.text;
+}
+
+void parseRedisFailure(Loader& loader, const Slot& slot, ShieldConfig& shield) {
+  std::string text;
+  if (!loader.readNonEmpty(slot, text)) return;
+  if (text == "local") {
+    shield.redisFailure = RedisFailure::kLocal;
+  } else if (text == "deny") {
+    shield.redisFailure = RedisFailure::kDeny;
+  } else {
+    loader.error(slot.mark, slot.path + ": invalid value " + quoteValue(text) + " (local or deny)");
+  }
+}
+
+void parseEventLog(Loader& loader, const Slot& slot, ShieldConfig& shield) {
+  std::string text;
+  if (!loader.readNonEmpty(slot, text)) return;
+  shield.eventLog = text == "stdout" || text == "stderr" || text == "off" ? text : loader.resolvePath(text);
+}
+
+// Rate-limit tables above this would be a memory mistake (16 bytes a slot: 1 GiB).
+constexpr uint64_t kMaxTableSize = uint64_t{1} << 26;
+
+using ShieldField = Field<std::pair<ConfigDraft*, ShieldConfig*>>;
+constexpr ShieldField kShieldFields[] = {
+    {"rate_limits",
+     [](Loader& l, const Slot& s, std::pair<ConfigDraft*, ShieldConfig*>& d) {
+       parseRateLimits(l, s, *d.first, *d.second);
+     }},
+    {"trusted_proxies",
+     [](Loader& l, const Slot& s, std::pair<ConfigDraft*, ShieldConfig*>& d) {
+       readCidrList(l, s, d.second->trustedProxies);
+     }},
+    {"connections",
+     [](Loader& l, const Slot& s, std::pair<ConfigDraft*, ShieldConfig*>& d) {
+       l.parseFields(s, kShieldConnectionFields, d.second->connections);
+     }},
+    {"lists",
+     [](Loader& l, const Slot& s, std::pair<ConfigDraft*, ShieldConfig*>& d) {
+       l.parseFields(s, kShieldListFields, d.second->lists);
+     }},
+    {"geo",
+     [](Loader& l, const Slot& s, std::pair<ConfigDraft*, ShieldConfig*>& d) {
+       ShieldGeo geo;
+       if (!l.parseFields(s, kShieldGeoFields, geo)) return;
+       if (!geo.allowCountries.empty() && !geo.denyCountries.empty()) {
+         l.error(s.mark, s.path + ": give allow_countries or deny_countries, not both");
+       }
+       d.second->geo = std::move(geo);
+     }},
+    {"penalty_box",
+     [](Loader& l, const Slot& s, std::pair<ConfigDraft*, ShieldConfig*>& d) {
+       d.second->penalty.enabled = true;
+       if (s.node.IsNull()) return;  // `penalty_box:` alone: on with the defaults
+       l.parseFields(s, kShieldPenaltyFields, d.second->penalty);
+       if (d.second->penalty.window.count() > 24 * 3600 * 1000) {
+         l.error(s.mark, s.path + ".window must not exceed 24h");
+       }
+     }},
+    {"redis", [](Loader& l, const Slot& s,
+                 std::pair<ConfigDraft*, ShieldConfig*>& d) { parseRedisAddress(l, s, *d.second); }},
+    {"redis_failure", [](Loader& l, const Slot& s,
+                         std::pair<ConfigDraft*, ShieldConfig*>& d) { parseRedisFailure(l, s, *d.second); }},
+    {"table_size",
+     [](Loader& l, const Slot& s, std::pair<ConfigDraft*, ShieldConfig*>& d) {
+       l.readInteger(s, 64, kMaxTableSize, d.second->tableSize);
+     }},
+    {"event_log", [](Loader& l, const Slot& s,
+                     std::pair<ConfigDraft*, ShieldConfig*>& d) { parseEventLog(l, s, *d.second); }},
+};
+
+void parseShield(Loader& loader, const Slot& slot, ConfigDraft& draft) {
+  ShieldConfig& shield = draft.config.shield;
+  shield.enabled = true;
+  shield.line = static_cast<int>(slot.mark.line) + 1;
+  if (slot.node.IsNull()) return;  // `shield:` alone: on, with nothing configured
+  std::pair<ConfigDraft*, ShieldConfig*> target{&draft, &shield};
+  loader.parseFields(slot, kShieldFields, target);
 }
 
 // --- the document ----------------------------------------------------------------------------------------
@@ -1141,6 +1505,7 @@ constexpr Field<ConfigDraft> kSections[] = {
     {"admin", parseAdmin},
     {"access_log", parseAccessLog},
     {"waf", parseWaf},
+    {"shield", parseShield},
 };
 
 // Checks that span sections, once every section has been read.
@@ -1168,6 +1533,19 @@ void Loader::resolve(ConfigDraft& draft) {
     }
   }
   for (RouteDraft& route : draft.routes) config.routes.push_back(std::move(route.route));
+
+  for (const auto& [name, mark] : draft.shieldRouteRefs) {
+    bool known = std::any_of(config.routes.begin(), config.routes.end(),
+                             [&](const Route& r) { return r.name == name; });
+    if (!known) error(mark, "rate limit refers to unknown route '" + name + "'");
+  }
+  if (config.shield.trustedProxies.empty()) {
+    for (const auto& [address, mark] : draft.proxyProtocolListeners) {
+      error(mark,
+            "listener " + address +
+                ": proxy_protocol needs shield.trusted_proxies (the proxies allowed to send the header)");
+    }
+  }
 
   if (config.admin.enabled && config.admin.address.port != 0) {
     for (const Listener& listener : config.listeners) {

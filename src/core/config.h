@@ -41,18 +41,19 @@ struct ListenerTls {
 struct Listener {
   SocketAddress address;
   std::optional<ListenerTls> tls;
-  int line = 0;  // where it was declared, for messages
+  bool proxyProtocol = false;  // connections start with a PROXY protocol v1/v2 header (from trusted proxies)
+  int line = 0;                // where it was declared, for messages
 };
 
 struct Timeouts {
-  Millis connect{5000};      // TCP (+TLS) connect to an origin
-  Millis firstByte{30000};   // request fully sent -> first response byte
-  Millis idle{60000};        // no progress in either direction while a request is in flight
+  Millis connect{5000};     // TCP (+TLS) connect to an origin
+  Millis firstByte{30000};  // request fully sent -> first response byte
+  Millis idle{60000};       // no progress in either direction while a request is in flight
 };
 
 struct HeaderEdits {
   std::vector<std::pair<std::string, std::string>> add;  // appended (replacing same-name headers)
-  std::vector<std::string> remove;                        // names, case-insensitive
+  std::vector<std::string> remove;                       // names, case-insensitive
 };
 
 struct DirectResponse {
@@ -72,7 +73,7 @@ enum class WafMode { kOff, kDetect, kBlock };
 struct Route {
   std::string name;  // defaults to "route<N>" (0-based index)
   RouteMatch match;
-  std::string pool;                      // exclusive with `respond`
+  std::string pool;  // exclusive with `respond`
   std::optional<DirectResponse> respond;
   std::optional<Timeouts> timeouts;      // overrides the pool's; unset fields keep the pool's value
   std::optional<uint64_t> maxBodyBytes;  // request body limit (413 over it); unset = limits.max_body_bytes
@@ -160,8 +161,83 @@ struct WafConfig {
   int line = 0;
 };
 
+// --- shield: rate limits, connection limits, lists, penalty box (docs/shield.md) ---
+
+// What a rate-limit key is made of; parts are joined in the order written.
+enum class RateKeyKind { kClientIp, kClientPrefix, kHeader };
+
+struct RateKeyPart {
+  RateKeyKind kind = RateKeyKind::kClientIp;
+  std::string header;  // kHeader: the header name (as written)
+};
+
+// Which requests a rule counts; every condition given must hold (empty = any).
+struct RateLimitMatch {
+  std::vector<std::string> routes;         // route names
+  std::vector<std::string> hosts;          // host patterns, lower case
+  std::string prefix;                      // path prefix; empty = any
+  std::vector<std::string> methods;        // upper case
+  std::string header;                      // a header that must be present ...
+  std::optional<std::string> headerValue;  // ... with exactly this value
+};
+
+struct RateLimitRule {
+  std::string name;
+  RateLimitMatch match;
+  std::vector<RateKeyPart> key;  // at least one part
+  double perSecond = 0;
+  uint32_t burst = 0;    // 0 in the file = default: one second's worth, at least 1
+  bool logOnly = false;  // action: log (count and log, never refuse)
+  int line = 0;
+};
+
+struct ShieldConnections {
+  uint32_t maxTotal = 0;          // open client connections per process; 0 = no limit
+  uint32_t maxPerIp = 0;          // open connections per client address; 0 = no limit
+  uint32_t maxRequestsPerIp = 0;  // requests in flight per client address; 0 = no limit
+  uint64_t minBodyRate = 0;       // bytes/s a request body must keep up over bodyRateWindow; 0 = off
+  Millis bodyRateWindow{10000};
+};
+
+struct ShieldLists {
+  std::vector<std::string> allowFiles;  // resolved paths of list files
+  std::vector<std::string> denyFiles;
+  std::vector<std::string> allow;  // inline CIDRs or addresses
+  std::vector<std::string> deny;
+};
+
+struct ShieldGeo {
+  std::string database;                     // .mmdb file (resolved path)
+  std::vector<std::string> allowCountries;  // ISO 3166 alpha-2, upper case; non-empty: only these
+  std::vector<std::string> denyCountries;
+};
+
+struct ShieldPenalty {
+  bool enabled = false;  // a `penalty_box:` section is present
+  uint32_t threshold = 5;
+  Millis window{60000};
+  Millis duration{600000};
+};
+
+enum class RedisFailure { kLocal, kDeny };
+
+struct ShieldConfig {
+  bool enabled = false;  // a `shield:` section is present
+  std::vector<RateLimitRule> rateLimits;
+  std::vector<std::string> trustedProxies;  // CIDRs or addresses
+  ShieldConnections connections;
+  ShieldLists lists;
+  std::optional<ShieldGeo> geo;
+  ShieldPenalty penalty;
+  std::string redis;  // HOST:PORT; empty = counters are local to this process
+  RedisFailure redisFailure = RedisFailure::kLocal;
+  uint64_t tableSize = 262144;      // rate-limit table slots (16 bytes each)
+  std::string eventLog = "stderr";  // "stderr", "stdout", "off" or a file path
+  int line = 0;
+};
+
 struct Config {
-  std::string file;  // path it was loaded from
+  std::string file;      // path it was loaded from
   unsigned workers = 0;  // 0 = one per core
   std::vector<Listener> listeners;
   std::vector<Route> routes;
@@ -171,6 +247,7 @@ struct Config {
   Admin admin;
   AccessLog accessLog;
   WafConfig waf;
+  ShieldConfig shield;
 };
 
 struct ConfigError {
@@ -192,6 +269,9 @@ ConfigResult parseConfig(const std::string& yamlText, const std::string& name);
 bool parseDuration(std::string_view text, Millis& out);
 // "1024", "64k", "10m", "1g" (KiB multiples; also KB/MB/GB/KiB/MiB/GiB) -> bytes; false on syntax error.
 bool parseSize(std::string_view text, uint64_t& out);
+// "50/s", "2000/min", "10/h" (also /sec, /second, /m, /minute, /hour; the count may be a decimal, "0.5/s")
+// -> requests per second; false on syntax error or a zero rate.
+bool parseRate(std::string_view text, double& perSecond);
 // "127.0.0.1:80", "[::1]:443", "host:8080" -> SocketAddress; false on syntax error.
 bool parseSocketAddress(std::string_view text, SocketAddress& out);
 

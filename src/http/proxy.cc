@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "shield/proxy_protocol.h"
 #include "waf/log/log.h"
 
 namespace bulwark::http {
@@ -29,10 +30,10 @@ using h1::iequals;
 // Hop-by-hop headers (RFC 9110 7.6.1) and headers the proxy sets itself: never copied through.
 bool isRequestHeaderWeSet(std::string_view name) noexcept {
   static constexpr std::string_view kNames[] = {
-      "connection",       "keep-alive",     "proxy-connection", "te",
-      "trailer",          "transfer-encoding", "upgrade",       "content-length",
-      "expect",           "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-      "x-request-id",     "proxy-authorization"};
+      "connection",   "keep-alive",         "proxy-connection",  "te",
+      "trailer",      "transfer-encoding",  "upgrade",           "content-length",
+      "expect",       "x-forwarded-for",    "x-forwarded-proto", "x-forwarded-host",
+      "x-request-id", "proxy-authorization"};
   for (std::string_view n : kNames) {
     if (iequals(name, n)) return true;
   }
@@ -40,8 +41,9 @@ bool isRequestHeaderWeSet(std::string_view name) noexcept {
 }
 
 bool isResponseHopByHop(std::string_view name) noexcept {
-  static constexpr std::string_view kNames[] = {"connection", "keep-alive",        "proxy-connection", "te",
-                                                "trailer",    "transfer-encoding", "upgrade",          "x-request-id"};
+  static constexpr std::string_view kNames[] = {"connection", "keep-alive",  "proxy-connection",
+                                                "te",         "trailer",     "transfer-encoding",
+                                                "upgrade",    "x-request-id"};
   for (std::string_view n : kNames) {
     if (iequals(name, n)) return true;
   }
@@ -116,33 +118,52 @@ void appendChunk(Buffer& out, std::string_view data) {
 
 std::string_view reasonPhrase(int status) noexcept {
   switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return status < 300 ? "OK" : status < 400 ? "Redirect" : status < 500 ? "Client Error" : "Server Error";
   }
 }
 
 bool validRequestId(std::string_view v) noexcept {
   if (v.empty() || v.size() > 64) return false;
   for (char c : v) {
-    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '_' ||
-              c == '.' || c == ':';
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+              c == '_' || c == '.' || c == ':';
     if (!ok) return false;
   }
   return true;
@@ -154,10 +175,13 @@ bool isIdempotent(std::string_view m) noexcept {
 
 RejectReason reasonForParseError(h1::ParseError e) noexcept {
   switch (e) {
-    case h1::ParseError::kRequestLineTooLong: return RejectReason::kUriTooLong;
+    case h1::ParseError::kRequestLineTooLong:
+      return RejectReason::kUriTooLong;
     case h1::ParseError::kHeadersTooLarge:
-    case h1::ParseError::kTooManyHeaders: return RejectReason::kHeadersTooLarge;
-    default: return RejectReason::kParseError;
+    case h1::ParseError::kTooManyHeaders:
+      return RejectReason::kHeadersTooLarge;
+    default:
+      return RejectReason::kParseError;
   }
 }
 
@@ -177,10 +201,15 @@ Stream::Io Stream::readSome(Buffer& buf, std::size_t max, std::size_t& got) {
         buf.commit(n);
         got = n;
         return Io::kOk;
-      case TlsIo::kWantRead: readable = false; return Io::kAgain;
-      case TlsIo::kWantWrite: return Io::kAgain;  // retried on the next event of either kind
-      case TlsIo::kClosed: return Io::kEof;
-      case TlsIo::kError: return Io::kError;
+      case TlsIo::kWantRead:
+        readable = false;
+        return Io::kAgain;
+      case TlsIo::kWantWrite:
+        return Io::kAgain;  // retried on the next event of either kind
+      case TlsIo::kClosed:
+        return Io::kEof;
+      case TlsIo::kError:
+        return Io::kError;
     }
     return Io::kError;
   }
@@ -216,10 +245,14 @@ Stream::Io Stream::flush(Buffer& buf, std::size_t& wrote) {
           buf.consume(n);
           wrote += n;
           continue;
-        case TlsIo::kWantWrite: writable = false; return Io::kAgain;
-        case TlsIo::kWantRead: return Io::kAgain;
+        case TlsIo::kWantWrite:
+          writable = false;
+          return Io::kAgain;
+        case TlsIo::kWantRead:
+          return Io::kAgain;
         case TlsIo::kClosed:
-        case TlsIo::kError: return Io::kError;
+        case TlsIo::kError:
+          return Io::kError;
       }
       return Io::kError;
     }
@@ -241,11 +274,19 @@ Stream::Io Stream::flush(Buffer& buf, std::size_t& wrote) {
 
 Stream::Io Stream::handshake() {
   switch (tlsHandshake(ssl)) {
-    case TlsIo::kOk: handshakeDone = true; return Io::kOk;
-    case TlsIo::kWantRead: readable = false; return Io::kAgain;
-    case TlsIo::kWantWrite: writable = false; return Io::kAgain;
-    case TlsIo::kClosed: return Io::kEof;
-    case TlsIo::kError: return Io::kError;
+    case TlsIo::kOk:
+      handshakeDone = true;
+      return Io::kOk;
+    case TlsIo::kWantRead:
+      readable = false;
+      return Io::kAgain;
+    case TlsIo::kWantWrite:
+      writable = false;
+      return Io::kAgain;
+    case TlsIo::kClosed:
+      return Io::kEof;
+    case TlsIo::kError:
+      return Io::kError;
   }
   return Io::kError;
 }
@@ -285,8 +326,16 @@ void UpstreamConn::onIoEvents(uint32_t events) {
 // ---------------------------------------------------------------------------------------------------------
 // HttpSession
 
-HttpSession::HttpSession(Worker& worker, int fd, const sockaddr_storage& peer, const ListenerRuntime& listener)
-    : worker_(worker), listener_(&listener), acceptedRt_(worker.current()), timer_([this] { onTimer(); }) {
+HttpSession::HttpSession(Worker& worker, int fd, const sockaddr_storage& peer,
+                         const ListenerRuntime& listener, const shield::ConnectionTicket& ticket)
+    : worker_(worker),
+      listener_(&listener),
+      acceptedRt_(worker.current()),
+      timer_([this] { onTimer(); }),
+      ticket_(ticket),
+      awaitingProxyHeader_(listener.config->proxyProtocol),
+      clientAllowListed_(ticket.allowListed),
+      bodyRateTimer_([this] { checkBodyRate(); }) {
   stream_.fd = fd;
   char ip[INET6_ADDRSTRLEN] = {0};
   if (peer.ss_family == AF_INET6) {
@@ -303,6 +352,9 @@ HttpSession::HttpSession(Worker& worker, int fd, const sockaddr_storage& peer, c
     clientPort_ = ntohs(a->sin_port);
   }
   clientIp_ = ip;
+  connIp_ = clientIp_;
+  shield::IpAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(&peer), sizeof peer, connAddr_);
+  clientAddr_ = connAddr_;
   if (listener.tls) {
     stream_.ssl = listener.tls->newSession(fd);
     stream_.handshakeDone = false;
@@ -346,6 +398,10 @@ void HttpSession::drive() {
   // iterations is a safety net, never reached in practice (every step consumes input or output).
   for (int i = 0; i < 10000 && !closed_; ++i) {
     bool progress = false;
+    if (awaitingProxyHeader_) {
+      if (!readProxyHeader() || awaitingProxyHeader_) return;  // refused, or more header bytes to come
+      progress = true;
+    }
     if (!stream_.handshakeDone) {
       Stream::Io r = stream_.handshake();
       if (r == Stream::Io::kError || r == Stream::Io::kEof) {
@@ -406,15 +462,19 @@ bool HttpSession::readClient() {
         setTimer(TimerKind::kHeader, worker_.current()->rt->config.clientTimeouts.header);
       }
       return true;
-    case Stream::Io::kAgain: return false;
+    case Stream::Io::kAgain:
+      return false;
     case Stream::Io::kEof:
       clientEof_ = true;
       // Idle or lingering: done. Mid-body: the request can never complete, so give up on it now (logged
       // as 499) instead of holding the origin connection until a timeout. After a complete request a
       // half-close is legal: the response is still sent.
-      if (closing_ || (reqState_ == ReqState::kHead && in_.empty()) || reqState_ == ReqState::kBody) closeNow();
+      if (closing_ || (reqState_ == ReqState::kHead && in_.empty()) || reqState_ == ReqState::kBody)
+        closeNow();
       return true;
-    case Stream::Io::kError: closeNow(); return true;
+    case Stream::Io::kError:
+      closeNow();
+      return true;
   }
   return false;
 }
@@ -488,6 +548,14 @@ void HttpSession::startRequest(const h1::RequestHead& head, std::size_t headByte
   expectContinue_ = head.expectContinue;
   reqChunks_.reset();
   respChunks_.reset();
+  retryAfter_ = 0;
+  shieldRule_ = {};
+  if (!forwardedFor_.empty()) {
+    forwardedFor_.clear();
+    clientIp_ = connIp_;
+    clientAddr_ = connAddr_;
+    clientAllowListed_ = ticket_.allowListed;
+  }
 
   // Absolute-form targets carry the authority, which takes precedence over Host (RFC 9112 3.2.2).
   std::string_view target = head.target;
@@ -525,6 +593,11 @@ void HttpSession::startRequest(const h1::RequestHead& head, std::size_t headByte
   reqState_ = hasBody ? ReqState::kBody : ReqState::kDone;
 
   int ri = rt.router.match(host_, target_);
+  if (rt.shield && !shieldRequest(head, ri)) return;
+  if (hasBody && rt.shield && rt.shield->config().connections.minBodyRate > 0) {
+    bodyRateMark_ = bytesIn_;
+    worker_.loop().arm(bodyRateTimer_, rt.shield->config().connections.bodyRateWindow);
+  }
   if (ri < 0) {
     decision_ = "no_route";
     sendLocal(404, "no route for this host and path", RejectReason::kNoRoute, hasBody);
@@ -577,7 +650,16 @@ void HttpSession::startRequest(const h1::RequestHead& head, std::size_t headByte
     appendHeader(h, "Host",
                  host.empty() ? std::string_view(pool.shared->config.origins.front().address.text) : host);
   }
-  appendHeader(h, "X-Forwarded-For", clientIp_);
+  if (forwardedFor_.empty()) {
+    appendHeader(h, "X-Forwarded-For", connIp_);
+  } else {
+    // From a trusted proxy: its chain goes on, with the proxy itself as the last hop.
+    h += "X-Forwarded-For: ";
+    h += forwardedFor_;
+    h += ", ";
+    h += connIp_;
+    h += "\r\n";
+  }
   appendHeader(h, "X-Forwarded-Proto", listener_->tls ? "https" : "http");
   if (!host.empty()) appendHeader(h, "X-Forwarded-Host", host);
   appendHeader(h, "Via", kServerToken);
@@ -656,7 +738,8 @@ bool HttpSession::connectUpstream(int origin) {
     c->stream.writable = rc == 0;
     c->tcpConnected = rc == 0;
     if (pool.tls) {
-      c->stream.ssl = pool.tls->newSession(fd, pool.shared->config.origins[static_cast<std::size_t>(origin)].address.host);
+      c->stream.ssl = pool.tls->newSession(
+          fd, pool.shared->config.origins[static_cast<std::size_t>(origin)].address.host);
       c->stream.handshakeDone = false;
     }
     if ((rc < 0 && errno != EINPROGRESS) || (pool.tls && c->stream.ssl == nullptr) ||
@@ -824,7 +907,8 @@ bool HttpSession::readUpstream() {
     case Stream::Io::kOk:
       upstreamGotBytes_ = true;
       return true;
-    case Stream::Io::kAgain: return false;
+    case Stream::Io::kAgain:
+      return false;
     case Stream::Io::kEof:
     case Stream::Io::kError:
       // The origin closed. What that means depends on where the response is: processUpstreamInput decides.
@@ -919,7 +1003,9 @@ bool HttpSession::processUpstreamInput() {
       }
       break;
     }
-    case h1::BodyFraming::kNone: respState_ = RespState::kDone; break;
+    case h1::BodyFraming::kNone:
+      respState_ = RespState::kDone;
+      break;
   }
   if (moved) setTimer(TimerKind::kIdle, route_->timeouts.idle);
   if (wafHoldResp_ && (respState_ == RespState::kDone || heldRespBody_.size() >= waf_->responseBodyLimit())) {
@@ -1003,6 +1089,7 @@ bool HttpSession::wafBlocked() {
   rt.metrics.wafBlocked->add(worker_.shard());
   wafHoldBody_ = false;
   wafHoldResp_ = false;
+  shieldStrike();
   if (iv.drop) {
     closeNow();
     return true;
@@ -1097,6 +1184,186 @@ void HttpSession::finishWaf() {
   std::string().swap(heldRespBody_);
 }
 
+// --- Shield ----------------------------------------------------------------------------------------------
+
+class HttpSession::Headers final : public shield::HeaderSource {
+ public:
+  explicit Headers(const std::vector<h1::Header>& headers) : headers_(headers) {}
+  bool find(std::string_view name, std::string_view& value) const noexcept override {
+    for (const h1::Header& h : headers_) {
+      if (iequals(h.name, name)) {
+        value = h.value;
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  const std::vector<h1::Header>& headers_;
+};
+
+int64_t HttpSession::nowMs() const noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(worker_.loop().now().time_since_epoch())
+      .count();
+}
+
+// A PROXY protocol header (v1 or v2) starts every connection of a `proxy_protocol` listener; the worker
+// only accepted the connection from a trusted proxy. The header is peeked, parsed, and exactly its bytes
+// are consumed, so what follows (TLS or HTTP) is read as usual. Returns false when the connection was
+// closed; awaitingProxyHeader_ stays true while the header is incomplete.
+bool HttpSession::readProxyHeader() {
+  char buf[shield::kProxyDefaultMaxBytes];
+  ssize_t n = ::recv(stream_.fd, buf, sizeof buf, MSG_PEEK);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    closeNow();
+    return false;
+  }
+  if (n < 0) return true;  // nothing yet: the next arrival raises a new edge
+  shield::ProxyHeader header;
+  std::size_t consumed = 0;
+  std::string error;
+  shield::ProxyParseStatus status =
+      shield::parseProxyHeader(std::string_view(buf, static_cast<std::size_t>(n)), header, consumed, error);
+  const shield::Shield* sh = acceptedRt_->rt->shield.get();
+  if (status == shield::ProxyParseStatus::kNeedMore && static_cast<std::size_t>(n) < sizeof buf) return true;
+  if (status != shield::ProxyParseStatus::kDone ||
+      ::recv(stream_.fd, buf, consumed, 0) != static_cast<ssize_t>(consumed)) {
+    if (sh != nullptr) sh->refuseConnection(shield::Refusal::kProxyProtocol, worker_.shard());
+    shieldEvent("refuse_connection", shield::refusalName(shield::Refusal::kProxyProtocol));
+    closeNow();
+    return false;
+  }
+  awaitingProxyHeader_ = false;
+  if (header.hasAddresses && !header.local) {
+    connAddr_ = header.src;
+    connIp_ = header.src.toString();
+    clientPort_ = header.srcPort;
+    clientAddr_ = connAddr_;
+    clientIp_ = connIp_;
+  }
+  if (sh == nullptr) return true;
+  shield::Refusal why = shield::Refusal::kCount;
+  if (!sh->admitConnection(connAddr_, worker_.shieldLists(), nowMs(), worker_.shard(), ticket_, why)) {
+    shieldEvent("refuse_connection", shield::refusalName(why));
+    closeNow();
+    return false;
+  }
+  clientAllowListed_ = ticket_.allowListed;
+  return true;
+}
+
+// The shield's request checks, in order: the client named by X-Forwarded-For (when a trusted proxy sent
+// it) against the lists and the penalty box, requests in flight per client, then the rate-limit rules.
+bool HttpSession::shieldRequest(const h1::RequestHead& head, int route) {
+  const Runtime& rt = *rt_->rt;
+  const shield::Shield& sh = *rt.shield;
+  const unsigned shard = worker_.shard();
+  if (sh.usesForwardedFor() && sh.isTrustedProxy(connAddr_)) {
+    for (const h1::Header& h : head.headers) {
+      if (!iequals(h.name, "x-forwarded-for")) continue;
+      if (!forwardedFor_.empty()) forwardedFor_ += ", ";
+      forwardedFor_.append(h.value);
+    }
+    if (!forwardedFor_.empty()) {
+      clientAddr_ = sh.clientFromForwardedFor(connAddr_, forwardedFor_);
+      clientIp_ = clientAddr_.toString();
+      shield::Refusal why = shield::Refusal::kCount;
+      if (!sh.admitForwardedClient(clientAddr_, worker_.shieldLists(), nowMs(), shard, clientAllowListed_,
+                                   why)) {
+        sh.countDeniedRequest(why, shard);
+        shieldRefuse(403, "request denied", RejectReason::kShieldDenied, shield::refusalName(why),
+                     "shield_deny");
+        return false;
+      }
+    }
+  }
+  if (forwardedFor_.empty() && !clientAllowListed_ && sh.boxed(clientAddr_, nowMs())) {
+    // Boxed while this connection was open: refused at its next request.
+    sh.countDeniedRequest(shield::Refusal::kPenaltyBox, shard);
+    shieldRefuse(403, "request denied", RejectReason::kShieldDenied, "penalty_box", "shield_deny");
+    return false;
+  }
+  const shield::Shield* connShield = acceptedRt_->rt->shield.get();
+  if (connShield != nullptr) {
+    if (!connShield->startRequest(ticket_, shard)) {
+      retryAfter_ = 1;
+      shieldRefuse(429, "too many requests in flight", RejectReason::kRequestsInFlight, "max_requests_per_ip",
+                   "rate_limited");
+      return false;
+    }
+    shieldRequestCounted_ = true;
+  }
+  Headers headers(head.headers);
+  shield::RequestFacts facts{head.method, host_, target_, route, &headers};
+  const int64_t nowNs =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(worker_.loop().now().time_since_epoch()).count();
+  shield::RequestVerdict verdict = sh.checkRequest(facts, clientAddr_, clientAllowListed_, nowNs, shard);
+  if (verdict.kind == shield::RequestVerdict::Kind::kRateLimited) {
+    retryAfter_ = verdict.retryAfterSeconds;
+    shieldStrike();
+    shieldRefuse(429, "too many requests", RejectReason::kRateLimited, sh.ruleName(verdict.rule),
+                 "rate_limited");
+    return false;
+  }
+  if (verdict.rule >= 0) {  // a log-only rule was over its limit
+    shieldRule_ = sh.ruleName(verdict.rule);
+    retryAfter_ = verdict.retryAfterSeconds;
+    shieldEvent("rate_limit_log", shieldRule_);
+    retryAfter_ = 0;
+  }
+  return true;
+}
+
+void HttpSession::shieldRefuse(int status, std::string_view body, RejectReason reason, std::string_view rule,
+                               std::string_view decision) {
+  decision_ = decision.data();
+  shieldRule_ = rule;
+  shieldEvent(decision, rule);
+  sendLocal(status, body, reason, reqState_ != ReqState::kDone);
+}
+
+// A block of this client (rate limit or WAF) counts towards the penalty box; the strike that boxes it is an
+// event of its own.
+void HttpSession::shieldStrike() {
+  const Runtime& rt = *rt_->rt;
+  if (!rt.shield || clientAllowListed_) return;
+  if (rt.shield->strike(clientAddr_, nowMs(), worker_.shard())) shieldEvent("penalty_box", "penalty_box");
+}
+
+void HttpSession::shieldEvent(std::string_view decision, std::string_view rule) {
+  AccessLogWriter& log = worker_.shieldEventLog();
+  if (!log.enabled()) return;
+  shield::Shield::appendEvent(log.buffer(), decision, rule, clientIp_,
+                              std::string_view(requestId_, requestIdLen_), retryAfter_);
+  log.lineDone();
+}
+
+void HttpSession::endShieldRequest() {
+  if (!shieldRequestCounted_) return;
+  shieldRequestCounted_ = false;
+  if (const shield::Shield* sh = acceptedRt_->rt->shield.get()) sh->endRequest(ticket_);
+}
+
+// Slow POST: every body_rate_window, the body must have advanced by min_body_rate * window. A window in
+// which the gateway itself stopped reading (the origin is slower than the client) is not held against it.
+void HttpSession::checkBodyRate() {
+  if (closed_ || reqState_ != ReqState::kBody || !rt_ || !rt_->rt->shield) return;
+  const ShieldConnections& limits = rt_->rt->shield->config().connections;
+  const uint64_t need = limits.minBodyRate * static_cast<uint64_t>(limits.bodyRateWindow.count()) / 1000;
+  const uint64_t got = bytesIn_ + in_.size() - bodyRateMark_;
+  if (got < need && clientWantsRead()) {
+    shieldRule_ = "min_body_rate";
+    decision_ = "reject";
+    shieldEvent("slow_body", shieldRule_);
+    sendLocal(408, "request body too slow", RejectReason::kSlowBody, true);
+    drive();
+    return;
+  }
+  bodyRateMark_ = bytesIn_ + in_.size();
+  worker_.loop().arm(bodyRateTimer_, limits.bodyRateWindow);
+}
+
 void HttpSession::beginResponse(const h1::ResponseHead& head) {
   const Route& route = *route_->config;
   const HeaderEdits& edits = route.responseHeaders;
@@ -1159,7 +1426,8 @@ void HttpSession::beginResponse(const h1::ResponseHead& head) {
   setTimer(TimerKind::kIdle, route_->timeouts.idle);
 }
 
-void HttpSession::upstreamFailed(int status, RejectReason reason, const char* why, bool countAsOriginFailure) {
+void HttpSession::upstreamFailed(int status, RejectReason reason, const char* why,
+                                 bool countAsOriginFailure) {
   const Runtime& rt = *rt_->rt;
   const PoolRuntime& pool = rt.pools[static_cast<std::size_t>(route_->pool)];
   PoolBalancer& balancer = rt_->balancers[static_cast<std::size_t>(route_->pool)];
@@ -1167,13 +1435,14 @@ void HttpSession::upstreamFailed(int status, RejectReason reason, const char* wh
   const bool wasReused = up_ != nullptr && up_->reused;
   const auto now = worker_.loop().now();
   if (countAsOriginFailure) {
-    if (reason == RejectReason::kOriginConnect) pool.origins[static_cast<std::size_t>(failed)].connectFailures->add(worker_.shard());
+    if (reason == RejectReason::kOriginConnect)
+      pool.origins[static_cast<std::size_t>(failed)].connectFailures->add(worker_.shard());
     bool wasEjected = balancer.ejected(failed, now);
     balancer.report(failed, false, now);
     if (!wasEjected && balancer.ejected(failed, now)) {
       pool.origins[static_cast<std::size_t>(failed)].ejections->add(worker_.shard());
-      logWarn("origin " + pool.shared->config.origins[static_cast<std::size_t>(failed)].address.text + " of pool " +
-              pool.name + " ejected after consecutive failures");
+      logWarn("origin " + pool.shared->config.origins[static_cast<std::size_t>(failed)].address.text +
+              " of pool " + pool.name + " ejected after consecutive failures");
     }
   }
   releaseUpstream(false);
@@ -1222,15 +1491,18 @@ void HttpSession::releaseUpstream(bool reusable) {
 
 void HttpSession::finishTransaction() {
   if (up_ != nullptr) {
-    const bool reusable = upstreamKeepAlive_ && reqState_ == ReqState::kDone && up_->out.empty() && up_->in.empty() &&
-                          !up_->closed && respFraming_ != h1::BodyFraming::kUntilClose;
+    const bool reusable = upstreamKeepAlive_ && reqState_ == ReqState::kDone && up_->out.empty() &&
+                          up_->in.empty() && !up_->closed && respFraming_ != h1::BodyFraming::kUntilClose;
     if (route_ != nullptr && origin_ >= 0) {
-      rt_->balancers[static_cast<std::size_t>(route_->pool)].report(origin_, status_ < 500, worker_.loop().now());
+      rt_->balancers[static_cast<std::size_t>(route_->pool)].report(origin_, status_ < 500,
+                                                                    worker_.loop().now());
     }
     releaseUpstream(reusable);
   }
   if (reqState_ != ReqState::kDone) closeAfterResponse_ = true;  // unread body: framing is lost
   finishWaf();
+  endShieldRequest();
+  bodyRateTimer_.cancel();
   logAndCount();
   if (closeAfterResponse_ || !clientKeepAlive_ || worker_.draining() || clientEof_) {
     closeWhenFlushed_ = true;
@@ -1274,7 +1546,8 @@ void HttpSession::sendLocal(int status, std::string_view body, RejectReason reas
   sendLocalResponse(status, "text/plain", text, close);
 }
 
-void HttpSession::sendLocalResponse(int status, std::string_view contentType, std::string_view body, bool close) {
+void HttpSession::sendLocalResponse(int status, std::string_view contentType, std::string_view body,
+                                    bool close) {
   if (responseStarted_) {
     closeNow();  // the head already went out: the only honest signal left is to cut the connection
     return;
@@ -1294,6 +1567,11 @@ void HttpSession::sendLocalResponse(int status, std::string_view contentType, st
   appendDecimal(h, body.size());
   h.append(std::string_view("\r\n"));
   appendHeader(h, "X-Request-Id", std::string_view(requestId_, requestIdLen_));
+  if (retryAfter_ != 0) {
+    h.append(std::string_view("Retry-After: "));
+    appendDecimal(h, retryAfter_);
+    h.append(std::string_view("\r\n"));
+  }
   if (route_ != nullptr) {
     for (const auto& [n, v] : route_->config->responseHeaders.add) appendHeader(h, n, v);
   }
@@ -1332,9 +1610,12 @@ void HttpSession::onTimer() {
   TimerKind kind = timerKind_;
   timerKind_ = TimerKind::kNone;
   switch (kind) {
-    case TimerKind::kNone: return;
+    case TimerKind::kNone:
+      return;
     case TimerKind::kKeepAlive:
-    case TimerKind::kLinger: closeNow(); return;
+    case TimerKind::kLinger:
+      closeNow();
+      return;
     case TimerKind::kHeader:
       if (in_.empty() && reqState_ == ReqState::kHead) {
         closeNow();
@@ -1442,7 +1723,8 @@ void HttpSession::logAndCount() {
   std::snprintf(num, sizeof num, "%.3f", static_cast<double>(micros) / 1000.0);
   b += num;
   b += ",\"upstream_ms\":";
-  if (origin_ >= 0 && firstByteAt_ >= upstreamStart_ && responseStarted_ && decision_ == std::string_view("proxy")) {
+  if (origin_ >= 0 && firstByteAt_ >= upstreamStart_ && responseStarted_ &&
+      decision_ == std::string_view("proxy")) {
     std::snprintf(num, sizeof num, "%.3f",
                   std::chrono::duration<double, std::milli>(firstByteAt_ - upstreamStart_).count());
     b += num;
@@ -1469,6 +1751,11 @@ void HttpSession::logAndCount() {
     b += rejectReasonName(rejectReason_);
     b += '"';
   }
+  if (!shieldRule_.empty()) {
+    b += ",\"rule\":\"";
+    appendJsonEscaped(b, shieldRule_);
+    b += '"';
+  }
   b += "}\n";
   log.lineDone();
 }
@@ -1483,6 +1770,9 @@ void HttpSession::closeNow() {
     logAndCount();
   }
   if (waf_) finishWaf();
+  endShieldRequest();
+  if (const shield::Shield* sh = acceptedRt_->rt->shield.get()) sh->connectionClosed(ticket_);
+  bodyRateTimer_.cancel();
   releaseUpstream(false);
   timer_.cancel();
   worker_.loop().remove(stream_.fd);

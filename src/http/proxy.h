@@ -60,18 +60,19 @@ class UpstreamConn final : public IoHandler {
   std::string key;
   int pool;
   int origin;
-  bool connecting = true;    // TCP connect (and TLS handshake) not yet finished
+  bool connecting = true;     // TCP connect (and TLS handshake) not yet finished
   bool tcpConnected = false;  // TCP part done (a TLS handshake may still be running)
-  bool reused = false;     // taken from the keep-alive pool
+  bool reused = false;        // taken from the keep-alive pool
   bool closed = false;
-  bool cleanEof = true;  // the origin's close was clean (TLS close_notify, or plain TCP)
+  bool cleanEof = true;          // the origin's close was clean (TLS close_notify, or plain TCP)
   HttpSession* owner = nullptr;  // null while idle in the keep-alive pool
-  Timer idleTimer;              // closes the connection when it has sat idle in the pool too long
+  Timer idleTimer;               // closes the connection when it has sat idle in the pool too long
 };
 
 class HttpSession final : public IoHandler {
  public:
-  HttpSession(Worker& worker, int fd, const sockaddr_storage& peer, const ListenerRuntime& listener);
+  HttpSession(Worker& worker, int fd, const sockaddr_storage& peer, const ListenerRuntime& listener,
+              const shield::ConnectionTicket& ticket);
   ~HttpSession() override;
 
   void onIoEvents(uint32_t events) override;
@@ -88,6 +89,7 @@ class HttpSession final : public IoHandler {
   enum class ReqState : uint8_t { kHead, kBody, kDone };
   enum class RespState : uint8_t { kNone, kWaitHead, kBody, kDone };
   enum class TimerKind : uint8_t { kNone, kKeepAlive, kHeader, kConnect, kFirstByte, kIdle, kLinger };
+  class Headers;
 
   void drive();
   bool readClient();
@@ -116,6 +118,16 @@ class HttpSession final : public IoHandler {
   void releaseHeldResponse();
   void finishWaf();
   void finishTransaction();
+  // Shield: each returns false when the connection or request was refused (and answered or closed).
+  bool readProxyHeader();
+  bool shieldRequest(const h1::RequestHead& head, int route);
+  void shieldRefuse(int status, std::string_view body, RejectReason reason, std::string_view rule,
+                    std::string_view decision);
+  void shieldStrike();
+  void shieldEvent(std::string_view decision, std::string_view rule);
+  void endShieldRequest();
+  void checkBodyRate();
+  int64_t nowMs() const noexcept;
   void releaseUpstream(bool reusable);
   void sendLocal(int status, std::string_view body, RejectReason reason, bool close);
   void sendLocalResponse(int status, std::string_view contentType, std::string_view body, bool close);
@@ -148,18 +160,19 @@ class HttpSession final : public IoHandler {
   bool clientKeepAlive_ = true;
   bool clientHttp10_ = false;
   bool closeAfterResponse_ = false;
-  bool closing_ = false;        // lingering close in progress: only discard input
+  bool closing_ = false;  // lingering close in progress: only discard input
   bool closed_ = false;
   bool clientEof_ = false;
   bool expectContinue_ = false;
-  bool headIsHead_ = false;     // request method is HEAD
+  bool headIsHead_ = false;  // request method is HEAD
   bool idempotent_ = false;
   bool responseStarted_ = false;  // response bytes were queued to the client
   bool upstreamGotBytes_ = false;
   bool upstreamHeadSent_ = false;
   uint8_t attempts_ = 0;
   bool freeRetryUsed_ = false;
-  bool zeroLengthBody_ = false;  // the client sent `Content-Length: 0`  // the one extra attempt after a reused keep-alive connection failed
+  bool zeroLengthBody_ = false;  // the client sent `Content-Length: 0`  // the one extra attempt after a
+                                 // reused keep-alive connection failed
   int origin_ = -1;
   int excludeOrigin_ = -1;
   int status_ = 0;
@@ -174,8 +187,20 @@ class HttpSession final : public IoHandler {
   SteadyClock::time_point reqStart_{};
   SteadyClock::time_point upstreamStart_{};
   SteadyClock::time_point firstByteAt_{};
-  std::string clientIp_;
+  std::string clientIp_;  // the client as logged and shown to the WAF (X-Forwarded-For/PROXY aware)
+  std::string connIp_;    // the address the connection is known by (TCP peer, or PROXY protocol source)
   uint16_t clientPort_ = 0;
+  shield::IpAddress connAddr_;       // connIp_ as an address
+  shield::IpAddress clientAddr_;     // clientIp_ as an address
+  shield::ConnectionTicket ticket_;  // counts in the shield's tables; given back when the session ends
+  bool awaitingProxyHeader_ = false;
+  bool shieldRequestCounted_ = false;  // counted in max_requests_per_ip until the transaction ends
+  bool clientAllowListed_ = false;
+  uint32_t retryAfter_ = 0;      // Retry-After of the local response being sent (0: none)
+  std::string_view shieldRule_;  // the shield rule that decided this request (for the access log)
+  std::string forwardedFor_;     // X-Forwarded-For received from a trusted proxy (joined)
+  uint64_t bodyRateMark_ = 0;    // request body bytes read when the current rate window began
+  Timer bodyRateTimer_;          // checks shield.connections.min_body_rate while a body arrives
   std::string method_;
   std::string target_;
   std::string host_;
@@ -185,16 +210,16 @@ class HttpSession final : public IoHandler {
   uint8_t requestIdLen_ = 0;
   bool closeWhenFlushed_ = false;
   std::size_t pendingHeadBytes_ = 0;  // head bytes still in in_ while startRequest() runs
-  bool logged_ = true;        // the current transaction was logged (true between transactions)
-  bool requestSent_ = false;  // request head and body fully written to the origin
-  bool upstreamKeepAlive_ = false;  // the origin's response allows reusing its connection
+  bool logged_ = true;                // the current transaction was logged (true between transactions)
+  bool requestSent_ = false;          // request head and body fully written to the origin
+  bool upstreamKeepAlive_ = false;    // the origin's response allows reusing its connection
   const char* decision_ = "";
   // WAF state of the current request (null when the route's WAF mode is off).
   std::unique_ptr<waf::Transaction> waf_;
-  bool wafHoldBody_ = false;        // request body held for phase 2
-  bool heldBodyDone_ = false;       // the held body is the whole body (sent with Content-Length)
-  bool wafHoldResp_ = false;        // response head and body held for phase 4
-  bool wafResponseSeen_ = false;    // phase 3 ran
+  bool wafHoldBody_ = false;          // request body held for phase 2
+  bool heldBodyDone_ = false;         // the held body is the whole body (sent with Content-Length)
+  bool wafHoldResp_ = false;          // response head and body held for phase 4
+  bool wafResponseSeen_ = false;      // phase 3 ran
   bool wafResponseBodyDone_ = false;  // phase 4 ran
   std::string heldReqBody_;
   std::string heldRespHead_;

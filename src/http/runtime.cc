@@ -7,9 +7,11 @@
 namespace bulwark::http {
 
 namespace {
-constexpr const char* kReasonNames[] = {"parse_error",   "uri_too_long",   "headers_too_large", "body_too_large",
-                                        "bad_chunk",     "header_timeout", "no_route",          "no_origin",
-                                        "origin_connect", "origin_timeout", "origin_bad_response", "waf_blocked"};
+constexpr const char* kReasonNames[] = {
+    "parse_error",         "uri_too_long",      "headers_too_large", "body_too_large", "bad_chunk",
+    "header_timeout",      "no_route",          "no_origin",         "origin_connect", "origin_timeout",
+    "origin_bad_response", "waf_blocked",       "rate_limited",      "shield_denied",  "requests_in_flight",
+    "slow_body",           "shield_unavailable"};
 static_assert(sizeof(kReasonNames) / sizeof(kReasonNames[0]) == static_cast<int>(RejectReason::kCount));
 
 std::string label(const std::string& k, const std::string& v) {
@@ -47,7 +49,8 @@ bool resolveAddress(const SocketAddress& a, ResolvedAddress& out, std::string& e
 }
 
 std::shared_ptr<Runtime> buildRuntime(Config cfg, MetricsRegistry& metrics, const Runtime* previous,
-                                      uint64_t generation, std::string& error) {
+                                      uint64_t generation, std::string& error,
+                                      shield::ShieldState* shieldState) {
   auto rt = std::make_shared<Runtime>(std::move(cfg));
   const Config& c = rt->config;
   rt->generation = generation;
@@ -74,9 +77,11 @@ std::shared_ptr<Runtime> buildRuntime(Config cfg, MetricsRegistry& metrics, cons
     pr.name = name;
     pr.shared = std::make_shared<PoolShared>(pool);
     const std::string poolLabel = label("pool", name);
-    pr.retries = metrics.counter("bulwark_origin_retries_total", "Requests retried on another origin.", poolLabel);
-    pr.noOrigin = metrics.counter("bulwark_pool_no_origin_total",
-                                  "Requests answered 503 because no origin of the pool was usable.", poolLabel);
+    pr.retries =
+        metrics.counter("bulwark_origin_retries_total", "Requests retried on another origin.", poolLabel);
+    pr.noOrigin =
+        metrics.counter("bulwark_pool_no_origin_total",
+                        "Requests answered 503 because no origin of the pool was usable.", poolLabel);
     if (pool.tls) {
       pr.tls = TlsClientContext::create(*pool.tls, error);
       if (!pr.tls) {
@@ -98,9 +103,10 @@ std::shared_ptr<Runtime> buildRuntime(Config cfg, MetricsRegistry& metrics, cons
       }
       orr.key = name + "/" + o.address.text;
       const std::string labels = poolLabel + "," + label("origin", o.address.text);
-      orr.healthyGauge = metrics.gauge("bulwark_origin_healthy", "1 if the origin passes health checks.", labels);
-      orr.ejections =
-          metrics.counter("bulwark_origin_ejections_total", "Passive outlier ejections of the origin.", labels);
+      orr.healthyGauge =
+          metrics.gauge("bulwark_origin_healthy", "1 if the origin passes health checks.", labels);
+      orr.ejections = metrics.counter("bulwark_origin_ejections_total",
+                                      "Passive outlier ejections of the origin.", labels);
       orr.connectFailures =
           metrics.counter("bulwark_origin_connect_failures_total", "Failed connects to the origin.", labels);
       if (old != nullptr) {
@@ -129,7 +135,8 @@ std::shared_ptr<Runtime> buildRuntime(Config cfg, MetricsRegistry& metrics, cons
         error = c.file + ":" + std::to_string(r.line) + ": unknown pool '" + r.pool + "'";
         return nullptr;
       }
-      rr.timeouts = r.timeouts ? *r.timeouts : rt->pools[static_cast<std::size_t>(rr.pool)].shared->config.timeouts;
+      rr.timeouts =
+          r.timeouts ? *r.timeouts : rt->pools[static_cast<std::size_t>(rr.pool)].shared->config.timeouts;
     }
     rr.maxBodyBytes = r.maxBodyBytes ? *r.maxBodyBytes : c.limits.maxBodyBytes;
     const std::string routeLabel = label("route", r.name);
@@ -155,6 +162,17 @@ std::shared_ptr<Runtime> buildRuntime(Config cfg, MetricsRegistry& metrics, cons
     }
     rt->waf = wr.program;
   }
+  if (c.shield.enabled) {
+    if (shieldState == nullptr) {
+      error = "internal error: no shield state for the shield section";
+      return nullptr;
+    }
+    rt->shield = shield::Shield::build(c.shield, c.routes, *shieldState, metrics, error);
+    if (!rt->shield) {
+      error = c.file + ":" + std::to_string(c.shield.line) + ": " + error;
+      return nullptr;
+    }
+  }
   rt->metrics.activeConnections = metrics.gauge("bulwark_active_connections", "Open client connections.");
   rt->metrics.acceptedConnections =
       metrics.counter("bulwark_accepted_connections_total", "Client connections accepted.");
@@ -165,8 +183,9 @@ std::shared_ptr<Runtime> buildRuntime(Config cfg, MetricsRegistry& metrics, cons
   }
   rt->metrics.unmatchedByClass[0] = nullptr;
   for (int k = 1; k <= 5; ++k) {
-    rt->metrics.unmatchedByClass[k] = metrics.counter(
-        "bulwark_requests_total", "Requests by route and status class.", label("route", "") + "," + label("class", kClasses[k]));
+    rt->metrics.unmatchedByClass[k] =
+        metrics.counter("bulwark_requests_total", "Requests by route and status class.",
+                        label("route", "") + "," + label("class", kClasses[k]));
   }
   return rt;
 }

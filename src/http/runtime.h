@@ -21,6 +21,7 @@
 #include "http/pool.h"
 #include "http/router.h"
 #include "http/tls.h"
+#include "shield/shield.h"
 #include "waf/engine/program.h"
 
 namespace bulwark::http {
@@ -32,9 +33,9 @@ struct ResolvedAddress {
 
 struct OriginRuntime {
   ResolvedAddress address;
-  std::string key;        // "pool/host:port", identifies keep-alive connections to it
-  Gauge* healthyGauge;    // 1 healthy, 0 not (written by the health checker)
-  Counter* ejections;     // passive ejections
+  std::string key;      // "pool/host:port", identifies keep-alive connections to it
+  Gauge* healthyGauge;  // 1 healthy, 0 not (written by the health checker)
+  Counter* ejections;   // passive ejections
   Counter* connectFailures;
 };
 
@@ -80,6 +81,7 @@ struct Runtime {
   Router router;
   GlobalMetrics metrics;
   std::shared_ptr<const waf::Program> waf;  // compiled rules; null when there is no `waf:` section
+  std::unique_ptr<shield::Shield> shield;   // null when there is no `shield:` section
 
   explicit Runtime(Config cfg);
   int poolIndex(const std::string& name) const noexcept;
@@ -99,15 +101,24 @@ enum class RejectReason : int {
   kOriginTimeout,
   kOriginBadResponse,
   kWafBlocked,
+  kRateLimited,        // a shield rate limit (429)
+  kShieldDenied,       // deny list, geo or penalty box for a client named by X-Forwarded-For (403)
+  kRequestsInFlight,   // shield.connections.max_requests_per_ip (429)
+  kSlowBody,           // request body slower than shield.connections.min_body_rate (408)
+  kShieldUnavailable,  // shared counters unreachable and redis_failure: deny (503)
   kCount
 };
+static_assert(static_cast<int>(RejectReason::kCount) <= 24, "GlobalMetrics::rejectedByReason is too small");
 const char* rejectReasonName(RejectReason r) noexcept;
 
 // Builds a snapshot; resolves origin host names and loads TLS material (blocking work, done here on the
 // control thread, never on a worker). `previous` lends its health state to origins that still exist, so
 // a reload does not reset health. Returns nullptr and sets `error` on failure.
+// `shieldState` (may be null when the config has no `shield:` section) is the server's state that outlives
+// snapshots.
 std::shared_ptr<Runtime> buildRuntime(Config cfg, MetricsRegistry& metrics, const Runtime* previous,
-                                      uint64_t generation, std::string& error);
+                                      uint64_t generation, std::string& error,
+                                      shield::ShieldState* shieldState = nullptr);
 
 // "127.0.0.1:80" / "[::1]:80" / "localhost:80" -> sockaddr (getaddrinfo; blocking, control thread only).
 bool resolveAddress(const SocketAddress& a, ResolvedAddress& out, std::string& error);

@@ -1,9 +1,9 @@
 #include "http/worker.h"
 
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <malloc.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -67,7 +67,9 @@ int openListenSocket(const ResolvedAddress& a, std::string& error) {
 }
 
 Worker::Worker(unsigned id, unsigned shard)
-    : id_(id), shard_(shard), drainTimer_([this] {
+    : id_(id),
+      shard_(shard),
+      drainTimer_([this] {
         // Drain time is over: cut what is left.
         std::vector<HttpSession*> left = sessions_;
         for (HttpSession* s : left) s->abort();
@@ -116,6 +118,7 @@ bool Worker::start(std::shared_ptr<const Runtime> rt, std::string& error) {
   }
   accessLog_.setFd(accessLogFd_);
   reopenWafLogs();
+  reopenShieldEventLog();
   thread_ = std::thread([this] { run(); });
   return true;
 }
@@ -126,6 +129,7 @@ void Worker::run() {
     accessLog_.flush();
     wafErrorLog_.flush();
     wafAuditLog_.flush();
+    shieldEventLog_.flush();
   });
   loop_.updateTime();
   loop_.run();
@@ -137,6 +141,7 @@ void Worker::run() {
   accessLog_.flush();
   wafErrorLog_.flush();
   wafAuditLog_.flush();
+  shieldEventLog_.flush();
   finished_.store(true, std::memory_order_release);
 }
 
@@ -174,11 +179,16 @@ void Worker::publish(std::shared_ptr<const Runtime> rt) {
   loop_.post([this, rt = std::move(rt)]() mutable { adopt(std::move(rt)); });
 }
 
+void Worker::publishShieldLists(std::shared_ptr<const shield::AdminLists> lists) {
+  loop_.post([this, lists = std::move(lists)]() mutable { shieldLists_ = std::move(lists); });
+}
+
 void Worker::adopt(std::shared_ptr<const Runtime> rt) {
   current_ = makeWorkerRuntime(std::move(rt));
   std::string error;
   if (!draining_ && !reconcileListeners(*current_->rt, error)) logError("worker reload: " + error);
   reopenWafLogs();
+  reopenShieldEventLog();
   const std::string& path = current_->rt->config.accessLog.path;
   if (path != accessLogPath_) {
     int fd = openAccessLog(path);
@@ -197,7 +207,8 @@ void Worker::adopt(std::shared_ptr<const Runtime> rt) {
 // its own O_APPEND descriptor, so lines (written whole, once per loop iteration) never interleave.
 void Worker::reopenWafLogs() {
   const WafConfig& w = current_->rt->config.waf;
-  auto reopen = [](AccessLogWriter& writer, std::string& openPath, const std::string& path, bool stderrDefault) {
+  auto reopen = [](AccessLogWriter& writer, std::string& openPath, const std::string& path,
+                   bool stderrDefault) {
     if (path == openPath) return;
     int fd = path.empty() ? (stderrDefault ? 2 : -1) : openAccessLog(path);
     if (fd == -2) {
@@ -217,6 +228,20 @@ void Worker::reopenWafLogs() {
   }
   reopen(wafErrorLog_, wafErrorLogPath_, w.errorLog, true);
   reopen(wafAuditLog_, wafAuditLogPath_, w.auditLog, false);
+}
+
+// The shield's event log: "stderr" (default), "stdout", "off" or a file (O_APPEND, one per worker).
+void Worker::reopenShieldEventLog() {
+  const Runtime& rt = *current_->rt;
+  const std::string path = rt.shield ? rt.config.shield.eventLog : std::string("off");
+  if (path == shieldEventLogPath_) return;
+  int fd = path == "stderr" ? 2 : openAccessLog(path);
+  if (fd == -2) {
+    logError("cannot open shield event log " + path + ": " + std::strerror(errno));
+    return;
+  }
+  shieldEventLog_.setFd(fd);  // a previous file descriptor is left open (rare reopen, as the WAF logs)
+  shieldEventLogPath_ = path;
 }
 
 void Worker::drain(std::chrono::milliseconds drain) {
@@ -259,16 +284,44 @@ void Worker::accept(ListenSocket& ls) {
       }
       return;
     }
+    const Runtime& rt = *current_->rt;
+    shield::ConnectionTicket ticket;
+    if (rt.shield && !admitShield(rt, ls, peer, len, ticket)) {
+      ::close(fd);  // refused before reading a byte: the cheapest answer there is
+      continue;
+    }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    const Runtime& rt = *current_->rt;
     rt.metrics.acceptedConnections->add(shard_);
     rt.metrics.activeConnections->add(shard_, 1);
-    auto* s = new HttpSession(*this, fd, peer, *ls.listener);
+    auto* s = new HttpSession(*this, fd, peer, *ls.listener, ticket);
     s->index = sessions_.size();
     sessions_.push_back(s);
     s->start();
   }
+}
+
+// The shield's accept-time checks. A PROXY-protocol listener only takes connections from trusted proxies;
+// the client it names is judged once the header is read (HttpSession).
+bool Worker::admitShield(const Runtime& rt, ListenSocket& ls, const sockaddr_storage& peer, socklen_t len,
+                         shield::ConnectionTicket& ticket) {
+  shield::IpAddress address;
+  if (!shield::IpAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(&peer), len, address)) return true;
+  if (ls.listener->config->proxyProtocol) {
+    if (rt.shield->isTrustedProxy(address)) return true;
+    rt.shield->refuseConnection(shield::Refusal::kProxyProtocol, shard_);
+    return false;
+  }
+  shield::Refusal why = shield::Refusal::kCount;
+  const int64_t nowMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(loop_.now().time_since_epoch()).count();
+  if (rt.shield->admitConnection(address, shieldLists_.get(), nowMs, shard_, ticket, why)) return true;
+  if (shieldEventLog_.enabled()) {
+    shield::Shield::appendEvent(shieldEventLog_.buffer(), "refuse_connection", shield::refusalName(why),
+                                address.toString(), {}, 0);
+    shieldEventLog_.lineDone();
+  }
+  return false;
 }
 
 void Worker::sessionClosed(HttpSession* s) {

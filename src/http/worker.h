@@ -40,6 +40,8 @@ class Worker {
   bool start(std::shared_ptr<const Runtime> rt, std::string& error);
   // Thread-safe: adopt a new snapshot (listeners are reconciled: new ones opened, removed ones closed).
   void publish(std::shared_ptr<const Runtime> rt);
+  // Thread-safe: adopt new admin-edited shield lists.
+  void publishShieldLists(std::shared_ptr<const shield::AdminLists> lists);
   // Thread-safe: stop accepting, finish in-flight requests, close idle connections; the thread exits when
   // no session is left or after `drain`. onDone runs on the worker thread when it exits the loop.
   void drain(std::chrono::milliseconds drain);
@@ -56,6 +58,9 @@ class Worker {
   AccessLogWriter& accessLog() noexcept { return accessLog_; }
   AccessLogWriter& wafErrorLog() noexcept { return wafErrorLog_; }
   AccessLogWriter& wafAuditLog() noexcept { return wafAuditLog_; }
+  AccessLogWriter& shieldEventLog() noexcept { return shieldEventLog_; }
+  // Lists edited through the admin API, as last published to this worker (never null after start()).
+  const shield::AdminLists* shieldLists() const noexcept { return shieldLists_.get(); }
   bool draining() const noexcept { return draining_; }
 
   // Origin keep-alive connections. take() returns an idle connection to `originKey` or nullptr.
@@ -75,7 +80,8 @@ class Worker {
     return s;
   }
   void returnString(std::string&& s) {
-    if (s.capacity() > 15 && s.capacity() <= 8192 && stringPool_.size() < 256) stringPool_.push_back(std::move(s));
+    if (s.capacity() > 15 && s.capacity() <= 8192 && stringPool_.size() < 256)
+      stringPool_.push_back(std::move(s));
     s = std::string();
   }
   // Writes a request id (32 hex chars) into out.
@@ -87,6 +93,8 @@ class Worker {
   void adopt(std::shared_ptr<const Runtime> rt);
   bool reconcileListeners(const Runtime& rt, std::string& error);
   void accept(ListenSocket& ls);
+  bool admitShield(const Runtime& rt, ListenSocket& ls, const sockaddr_storage& peer, socklen_t len,
+                   shield::ConnectionTicket& ticket);
   void maybeFinishDrain();
 
   unsigned id_;
@@ -108,6 +116,10 @@ class Worker {
   std::string wafErrorLogPath_ = "\x01";  // never a real path: forces the first open
   std::string wafAuditLogPath_ = "\x01";
   void reopenWafLogs();
+  AccessLogWriter shieldEventLog_;
+  std::string shieldEventLogPath_ = "\x01";
+  void reopenShieldEventLog();
+  std::shared_ptr<const shield::AdminLists> shieldLists_ = std::make_shared<shield::AdminLists>();
   bool draining_ = false;
   std::atomic<bool> finished_{false};
   Timer drainTimer_;

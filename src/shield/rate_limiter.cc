@@ -1,9 +1,10 @@
 #include "shield/rate_limiter.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <limits>
+
+#include "core/config.h"
 
 namespace bulwark::shield {
 
@@ -38,40 +39,7 @@ int64_t RateSpec::intervalNs() const noexcept {
   return static_cast<int64_t>(ns);
 }
 
-bool parseRate(std::string_view text, double& perSecond) {
-  std::size_t slash = text.find('/');
-  if (slash == std::string_view::npos || slash == 0) return false;
-  std::string_view count = text.substr(0, slash);
-  std::string_view unit = text.substr(slash + 1);
-  // Digits with at most one '.', no sign, exponent or spaces (from_chars would accept "1e3").
-  bool dot = false;
-  for (char c : count) {
-    if (c == '.' && !dot) {
-      dot = true;
-    } else if (c < '0' || c > '9') {
-      return false;
-    }
-  }
-  if (count.front() == '.' || count.back() == '.') return false;
-  double value = 0;
-  auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), value);
-  if (ec != std::errc() || end != count.data() + count.size() || !(value > 0) || !std::isfinite(value)) {
-    return false;
-  }
-  struct Unit {
-    std::string_view name;
-    double seconds;
-  };
-  static constexpr Unit kUnits[] = {{"s", 1},    {"sec", 1},     {"second", 1}, {"m", 60},
-                                    {"min", 60}, {"minute", 60}, {"h", 3600},   {"hour", 3600}};
-  for (const Unit& u : kUnits) {
-    if (unit == u.name) {
-      perSecond = value / u.seconds;
-      return true;
-    }
-  }
-  return false;
-}
+bool parseRate(std::string_view text, double& perSecond) { return bulwark::parseRate(text, perSecond); }
 
 RateLimiter::RateLimiter(std::size_t capacity) {
   std::size_t n = kProbeWindow;

@@ -374,9 +374,9 @@ TEST(ConfigErrors, YamlSyntaxErrorReportsItsPosition) {
 
 TEST(ConfigErrors, UnknownTopLevelKeyListsValidKeys) {
   EXPECT_EQ(
-      onlyErrorOf(std::string(kValidBase) + "shield: { enabled: true }\n"),
-      "test.yaml:10:1: unknown top-level key 'shield' (valid keys: workers, listeners, routes, pools, limits, "
-      "client_timeouts, admin, access_log, waf)");
+      onlyErrorOf(std::string(kValidBase) + "dns: { enabled: true }\n"),
+      "test.yaml:10:1: unknown top-level key 'dns' (valid keys: workers, listeners, routes, pools, limits, "
+      "client_timeouts, admin, access_log, waf, shield)");
 }
 
 TEST(ConfigErrors, UnknownKeysAreReportedAtEveryDepth) {
@@ -394,17 +394,18 @@ pools:
         wieght: 2
     health_check: { path: /, intervall: 1s }
 )");
-  EXPECT_EQ(errors,
-            (std::vector<std::string>{
-                "test.yaml:3:5: unknown key 'backlog' in listeners[0] (valid keys: address, tls)",
-                "test.yaml:5:25: unknown key 'method' in routes[0].match (valid keys: prefix, host)",
-                "test.yaml:7:5: unknown key 'retry' in routes[0] (valid keys: name, match, pool, waf, respond, "
-                "timeouts, max_body, request_headers, response_headers)",
-                "test.yaml:12:9: unknown key 'wieght' in pools.origin.origins[0] (valid keys: address, "
-                "weight, priority)",
-                "test.yaml:13:30: unknown key 'intervall' in pools.origin.health_check (valid keys: path, "
-                "host, expect_status, interval, timeout, rise, fall)",
-            }));
+  EXPECT_EQ(
+      errors,
+      (std::vector<std::string>{
+          "test.yaml:3:5: unknown key 'backlog' in listeners[0] (valid keys: address, tls, proxy_protocol)",
+          "test.yaml:5:25: unknown key 'method' in routes[0].match (valid keys: prefix, host)",
+          "test.yaml:7:5: unknown key 'retry' in routes[0] (valid keys: name, match, pool, waf, respond, "
+          "timeouts, max_body, request_headers, response_headers)",
+          "test.yaml:12:9: unknown key 'wieght' in pools.origin.origins[0] (valid keys: address, "
+          "weight, priority)",
+          "test.yaml:13:30: unknown key 'intervall' in pools.origin.health_check (valid keys: path, "
+          "host, expect_status, interval, timeout, rise, fall)",
+      }));
 }
 
 TEST(ConfigErrors, DuplicateKeyIsAnError) {
