@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <set>
@@ -40,8 +41,8 @@ SelectorRegex::~SelectorRegex() { pcre2_code_free(static_cast<pcre2_code*>(code_
 
 bool SelectorRegex::matches(std::string_view key) const {
   thread_local pcre2_match_data* md = pcre2_match_data_create(4, nullptr);
-  int rc = pcre2_match(static_cast<pcre2_code*>(code_), reinterpret_cast<PCRE2_SPTR>(key.data()), key.size(), 0, 0,
-                       md, nullptr);
+  int rc = pcre2_match(static_cast<pcre2_code*>(code_), reinterpret_cast<PCRE2_SPTR>(key.data()), key.size(),
+                       0, 0, md, nullptr);
   return rc >= 0;
 }
 
@@ -107,7 +108,7 @@ std::string dirOf(const std::string& file) {
 
 VariableId collectionFor(std::string_view name, bool& ok) {
   static const std::pair<std::string_view, VariableId> kPersistent[] = {
-      {"tx", VariableId::kTx},     {"ip", VariableId::kIp},     {"global", VariableId::kGlobal},
+      {"tx", VariableId::kTx},           {"ip", VariableId::kIp},     {"global", VariableId::kGlobal},
       {"session", VariableId::kSession}, {"user", VariableId::kUser}, {"resource", VariableId::kResource}};
   for (const auto& [n, id] : kPersistent) {
     if (iequals(n, name)) {
@@ -138,6 +139,7 @@ class Compiler {
   CompileResult run(const std::vector<seclang::Directive>& directives);
 
  private:
+  std::map<std::string, std::shared_ptr<SelectorRegex>> selectors_;
   using Handler = void (Compiler::*)(const seclang::Directive&);
   static const std::map<std::string, Handler, std::less<>>& directiveTable();
 
@@ -146,7 +148,8 @@ class Compiler {
   }
   bool needArgs(const seclang::Directive& d, std::size_t min, std::size_t max) {
     if (d.args.size() < min || d.args.size() > max) {
-      error(d.loc, d.name + " takes " + (min == max ? std::to_string(min) : std::to_string(min) + "-" + std::to_string(max)) +
+      error(d.loc, d.name + " takes " +
+                       (min == max ? std::to_string(min) : std::to_string(min) + "-" + std::to_string(max)) +
                        " argument(s), got " + std::to_string(d.args.size()));
       return false;
     }
@@ -164,7 +167,9 @@ class Compiler {
   void secResponseBodyAccess(const seclang::Directive& d) { onOffSetting(d, prog_->body.responseBodyAccess); }
   void sizeSetting(const seclang::Directive& d, uint64_t& target);
   void secRequestBodyLimit(const seclang::Directive& d) { sizeSetting(d, prog_->body.requestBodyLimit); }
-  void secRequestBodyNoFilesLimit(const seclang::Directive& d) { sizeSetting(d, prog_->body.requestBodyNoFilesLimit); }
+  void secRequestBodyNoFilesLimit(const seclang::Directive& d) {
+    sizeSetting(d, prog_->body.requestBodyNoFilesLimit);
+  }
   void secResponseBodyLimit(const seclang::Directive& d) { sizeSetting(d, prog_->body.responseBodyLimit); }
   void secArgumentsLimit(const seclang::Directive& d) { sizeSetting(d, prog_->body.argumentsLimit); }
   void secJsonDepthLimit(const seclang::Directive& d) {
@@ -173,8 +178,12 @@ class Compiler {
     prog_->body.jsonDepthLimit = static_cast<uint32_t>(std::min<uint64_t>(v, 100000));
   }
   void limitAction(const seclang::Directive& d, bool& reject);
-  void secRequestBodyLimitAction(const seclang::Directive& d) { limitAction(d, prog_->body.requestBodyLimitReject); }
-  void secResponseBodyLimitAction(const seclang::Directive& d) { limitAction(d, prog_->body.responseBodyLimitReject); }
+  void secRequestBodyLimitAction(const seclang::Directive& d) {
+    limitAction(d, prog_->body.requestBodyLimitReject);
+  }
+  void secResponseBodyLimitAction(const seclang::Directive& d) {
+    limitAction(d, prog_->body.responseBodyLimitReject);
+  }
   void secResponseBodyMimeType(const seclang::Directive& d);
   void secResponseBodyMimeTypesClear(const seclang::Directive& d) {
     if (needArgs(d, 0, 0)) prog_->body.responseMimeTypes.clear();
@@ -207,11 +216,12 @@ class Compiler {
                                   std::string_view actions, bool isAction);
   bool applyAction(Rule& r, const seclang::ActionRef& a, const seclang::SourceLoc& loc, bool& sawPhase,
                    bool& sawTransforms, bool& resetTransforms);
-  bool parseTargetList(std::string_view text, std::vector<Target>* targets, std::vector<TargetExclusion>* excl,
-                       std::string& err);
+  bool parseTargetList(std::string_view text, std::vector<Target>* targets,
+                       std::vector<TargetExclusion>* excl, std::string& err);
   bool parseCtl(const std::string& param, CtlAction& out, std::string& err);
   void addRule(std::unique_ptr<Rule> r, const seclang::SourceLoc& loc);
   void finish();
+  void planPrefilter();
   template <typename Pred>
   void forRules(Pred&& pred, const std::function<void(Rule&)>& fn);
 
@@ -500,7 +510,9 @@ void Compiler::secRuleUpdateTargetById(const seclang::Directive& d) {
         r.targets.insert(r.targets.end(), add.begin(), add.end());
         r.exclusions.insert(r.exclusions.end(), excl.begin(), excl.end());
       });
-  if (!found) result_.warnings.push_back(d.loc.file + ":" + std::to_string(d.loc.line) + ": no rule with id " + d.args[0]);
+  if (!found)
+    result_.warnings.push_back(d.loc.file + ":" + std::to_string(d.loc.line) + ": no rule with id " +
+                               d.args[0]);
 }
 
 // SecRuleUpdateTargetByTag / ByMsg: the first argument is a regex over the rule's tags or its msg.
@@ -514,12 +526,11 @@ void Compiler::updateTargetsWhere(const seclang::Directive& d, bool byMsg) {
     error(d.loc, err);
     return;
   }
-  forRules(
-      [&](const Rule& r) { return matchesTagOrMsg(r, *re, byMsg); },
-      [&](Rule& r) {
-        r.targets.insert(r.targets.end(), add.begin(), add.end());
-        r.exclusions.insert(r.exclusions.end(), excl.begin(), excl.end());
-      });
+  forRules([&](const Rule& r) { return matchesTagOrMsg(r, *re, byMsg); },
+           [&](Rule& r) {
+             r.targets.insert(r.targets.end(), add.begin(), add.end());
+             r.exclusions.insert(r.exclusions.end(), excl.begin(), excl.end());
+           });
 }
 
 void Compiler::secRuleUpdateActionById(const seclang::Directive& d) {
@@ -550,7 +561,8 @@ void Compiler::secRuleUpdateActionById(const seclang::Directive& d) {
     }
     return;
   }
-  result_.warnings.push_back(d.loc.file + ":" + std::to_string(d.loc.line) + ": no rule with id " + d.args[0]);
+  result_.warnings.push_back(d.loc.file + ":" + std::to_string(d.loc.line) + ": no rule with id " +
+                             d.args[0]);
 }
 
 void Compiler::secCollectionTimeout(const seclang::Directive& d) {
@@ -607,15 +619,22 @@ bool Compiler::parseTargetList(std::string_view text, std::vector<Target>* targe
     }
     std::shared_ptr<SelectorRegex> re;
     if (ref.selectorIsRegex) {
-      re = SelectorRegex::compile(ref.selector, err);
-      if (!re) return false;
+      // One object per distinct pattern: transactions remember a selector's answer per key by its address.
+      std::shared_ptr<SelectorRegex>& shared = selectors_[ref.selector];
+      if (!shared) shared = SelectorRegex::compile(ref.selector, err);
+      re = shared;
+      if (!re) {
+        selectors_.erase(ref.selector);
+        return false;
+      }
     }
     if (ref.exclude) {
       if (excl == nullptr) {
         err = "exclusions are not allowed here";
         return false;
       }
-      excl->push_back(TargetExclusion{info->id, ref.selectorIsRegex ? std::string() : lower(ref.selector), re});
+      excl->push_back(
+          TargetExclusion{info->id, ref.selectorIsRegex ? std::string() : lower(ref.selector), re});
     } else {
       if (targets == nullptr) {
         err = "only exclusions are allowed here";
@@ -626,8 +645,9 @@ bool Compiler::parseTargetList(std::string_view text, std::vector<Target>* targe
       t.count = ref.count;
       t.key = ref.selectorIsRegex ? std::string() : lower(ref.selector);
       t.regex = re;
-      t.text = (ref.count ? "&" : "") + std::string(info->name) +
-               (ref.selector.empty() ? "" : ":" + (ref.selectorIsRegex ? "/" + ref.selector + "/" : ref.selector));
+      t.text =
+          (ref.count ? "&" : "") + std::string(info->name) +
+          (ref.selector.empty() ? "" : ":" + (ref.selectorIsRegex ? "/" + ref.selector + "/" : ref.selector));
       targets->push_back(std::move(t));
     }
   }
@@ -725,8 +745,8 @@ bool Compiler::parseCtl(const std::string& param, CtlAction& out, std::string& e
   return true;
 }
 
-bool Compiler::applyAction(Rule& r, const seclang::ActionRef& a, const seclang::SourceLoc& loc, bool& sawPhase,
-                           bool& sawTransforms, bool& resetTransforms) {
+bool Compiler::applyAction(Rule& r, const seclang::ActionRef& a, const seclang::SourceLoc& loc,
+                           bool& sawPhase, bool& sawTransforms, bool& resetTransforms) {
   const std::string& n = a.name;
   const std::string& p = a.param;
   auto fail = [&](const std::string& msg) {
@@ -759,7 +779,8 @@ bool Compiler::applyAction(Rule& r, const seclang::ActionRef& a, const seclang::
   } else if (n == "logdata") {
     r.logdata = MacroString(p);
   } else if (n == "severity") {
-    static const char* kNames[] = {"emergency", "alert", "critical", "error", "warning", "notice", "info", "debug"};
+    static const char* kNames[] = {"emergency", "alert",  "critical", "error",
+                                   "warning",   "notice", "info",     "debug"};
     int64_t sv = -1;
     if (!parseInt(p, sv)) {
       for (int i = 0; i < 8; ++i) {
@@ -873,8 +894,10 @@ bool Compiler::applyAction(Rule& r, const seclang::ActionRef& a, const seclang::
     if (dot == std::string::npos) return fail("expirevar needs COLLECTION.name=seconds");
     ev.collection = collectionFor(std::string_view(p).substr(0, dot), ok);
     if (!ok) return fail("expirevar: unknown collection in '" + p + "'");
-    ev.key = MacroString(std::string_view(p).substr(dot + 1, eq == std::string::npos ? std::string::npos : eq - dot - 1));
-    ev.seconds = MacroString(eq == std::string::npos ? std::string_view("0") : std::string_view(p).substr(eq + 1));
+    ev.key = MacroString(
+        std::string_view(p).substr(dot + 1, eq == std::string::npos ? std::string::npos : eq - dot - 1));
+    ev.seconds =
+        MacroString(eq == std::string::npos ? std::string_view("0") : std::string_view(p).substr(eq + 1));
     r.expirevars.push_back(std::move(ev));
   } else if (n == "initcol") {
     std::size_t eq = p.find('=');
@@ -882,13 +905,15 @@ bool Compiler::applyAction(Rule& r, const seclang::ActionRef& a, const seclang::
     bool ok = false;
     InitCol ic;
     ic.collection = collectionFor(std::string_view(p).substr(0, eq), ok);
-    if (!ok || ic.collection == VariableId::kTx) return fail("initcol: unsupported collection in '" + p + "'");
+    if (!ok || ic.collection == VariableId::kTx)
+      return fail("initcol: unsupported collection in '" + p + "'");
     ic.key = MacroString(std::string_view(p).substr(eq + 1));
     r.initcols.push_back(std::move(ic));
   } else if (n == "setenv") {
     std::size_t eq = p.find('=');
     std::string_view key = std::string_view(p).substr(0, eq);
-    std::string_view value = eq == std::string::npos ? std::string_view("1") : std::string_view(p).substr(eq + 1);
+    std::string_view value =
+        eq == std::string::npos ? std::string_view("1") : std::string_view(p).substr(eq + 1);
     r.setenvs.emplace_back(MacroString(key), MacroString(value));
   } else if (n == "ctl") {
     CtlAction c;
@@ -908,8 +933,8 @@ bool Compiler::applyAction(Rule& r, const seclang::ActionRef& a, const seclang::
   return true;
 }
 
-std::unique_ptr<Rule> Compiler::buildRule(const seclang::Directive& d, std::string_view vars, std::string_view op,
-                                          std::string_view actions, bool isAction) {
+std::unique_ptr<Rule> Compiler::buildRule(const seclang::Directive& d, std::string_view vars,
+                                          std::string_view op, std::string_view actions, bool isAction) {
   auto r = std::make_unique<Rule>();
   r->file = d.loc.file;
   r->line = d.loc.line;
@@ -1008,6 +1033,7 @@ void Compiler::finish() {
     auto [it, inserted] = chains.emplace(r->transforms, static_cast<int>(chains.size()));
     r->transformChainId = it->second;
   }
+  planPrefilter();
   // Resolve skipAfter: the first marker (or rule id) of that name after the rule, in the rule's phase.
   for (int p = 1; p <= 5; ++p) {
     auto& list = prog_->phases[static_cast<std::size_t>(p)];
@@ -1016,13 +1042,15 @@ void Compiler::finish() {
       if (r->skipAfter.empty()) continue;
       for (std::size_t j = i + 1; j < list.size(); ++j) {
         const Rule* t = list[j];
-        if ((t->isMarker && t->markerName == r->skipAfter) || (!t->isMarker && std::to_string(t->id) == r->skipAfter)) {
+        if ((t->isMarker && t->markerName == r->skipAfter) ||
+            (!t->isMarker && std::to_string(t->id) == r->skipAfter)) {
           r->skipAfterIndex = static_cast<int>(j);
           break;
         }
       }
       if (r->skipAfterIndex < 0) {
-        result_.warnings.push_back(r->file + ":" + std::to_string(r->line) + ": skipAfter target '" + r->skipAfter +
+        result_.warnings.push_back(r->file + ":" + std::to_string(r->line) + ": skipAfter target '" +
+                                   r->skipAfter +
                                    "' not found after this rule; it skips the rest of the phase");
       }
     }
@@ -1030,6 +1058,56 @@ void Compiler::finish() {
 }
 
 }  // namespace
+
+void Compiler::planPrefilter() {
+  if (const char* env = std::getenv("BULWARK_WAF_PREFILTER");
+      env != nullptr && std::string_view(env) == "off")
+    return;
+  // One group per transformation chain: a transformed value is scanned once for all the group's patterns.
+  // multiMatch rules run their operator on intermediate values, which are not cached: PCRE2 only.
+  constexpr std::size_t kVars = static_cast<std::size_t>(VariableId::kCount);
+  PrefilterPlan plan;
+  std::map<int, std::size_t> groupOfChain;
+  std::map<std::pair<int, std::string_view>, int> slotOf;
+  std::vector<std::vector<std::set<uint32_t>>> readers;  // [group][var] -> slots
+  for (auto& r : prog_->rules) {
+    if (!r->op || r->multiMatch || r->isAction || r->isMarker) continue;
+    std::string_view pattern = r->op->regexPattern();
+    if (pattern.empty()) continue;
+    auto [git, newGroup] = groupOfChain.emplace(r->transformChainId, plan.groups.size());
+    if (newGroup) {
+      plan.groups.push_back(PrefilterPlan::Group{r->transformChainId, {}, {}, {}});
+      readers.emplace_back(kVars);
+    }
+    PrefilterPlan::Group& g = plan.groups[git->second];
+    auto [sit, newSlot] =
+        slotOf.emplace(std::make_pair(r->transformChainId, pattern), static_cast<int>(g.patterns.size()));
+    if (newSlot) g.patterns.emplace_back(pattern);
+    r->prefilterGroup = static_cast<int>(git->second);
+    r->prefilterSlot = sit->second;
+    for (const Target& t : r->targets) {
+      if (!t.count)
+        readers[git->second][static_cast<std::size_t>(t.var)].insert(static_cast<uint32_t>(sit->second));
+    }
+  }
+  if (plan.groups.empty()) return;
+  // Per group, one database per distinct set of slots read by a variable (variables read by the same rules
+  // share it). A variable read by a single rule gets none: its one PCRE2 call is cheaper than a scan.
+  for (std::size_t gi = 0; gi < plan.groups.size(); ++gi) {
+    PrefilterPlan::Group& g = plan.groups[gi];
+    g.databaseOfVar.assign(kVars, -1);
+    std::map<std::set<uint32_t>, int16_t> dbOfSet;
+    for (std::size_t v = 0; v < kVars; ++v) {
+      const std::set<uint32_t>& slots = readers[gi][v];
+      if (slots.size() < 2) continue;
+      auto [it, inserted] = dbOfSet.emplace(slots, static_cast<int16_t>(g.databases.size()));
+      if (inserted)
+        g.databases.push_back(PrefilterPlan::Database{std::vector<uint32_t>(slots.begin(), slots.end())});
+      g.databaseOfVar[v] = it->second;
+    }
+  }
+  prog_->prefilter = std::make_shared<PrefilterState>(std::move(plan), defaultPrefilterCacheDir());
+}
 
 CompileResult compileFiles(const std::vector<std::string>& files) {
   std::vector<seclang::Directive> all;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "waf/engine/macro.h"
+#include "waf/engine/prefilter.h"
 #include "waf/engine/variables.h"
 #include "waf/operators/operator.h"
 #include "waf/transforms/transforms.h"
@@ -55,7 +56,17 @@ struct TargetExclusion {
   bool matches(VariableId v, std::string_view lowerKey) const;
 };
 
-enum class Disruptive : uint8_t { kNone, kPass, kBlock, kDeny, kDrop, kAllow, kAllowPhase, kAllowRequest, kRedirect };
+enum class Disruptive : uint8_t {
+  kNone,
+  kPass,
+  kBlock,
+  kDeny,
+  kDrop,
+  kAllow,
+  kAllowPhase,
+  kAllowRequest,
+  kRedirect
+};
 
 struct SetVar {
   enum class Op : uint8_t { kSet, kAdd, kSub, kDelete };
@@ -96,7 +107,7 @@ struct CtlAction {
     kIgnored,  // accepted for compatibility, no effect here (e.g. debugLogLevel)
   };
   Kind kind = Kind::kIgnored;
-  std::string value;                // raw value (engine mode, processor name, tag, ...)
+  std::string value;                                  // raw value (engine mode, processor name, tag, ...)
   std::vector<std::pair<int64_t, int64_t>> idRanges;  // for *ById
   std::shared_ptr<SelectorRegex> tagRegex;            // for *ByTag / *ByMsg (v2: regex match)
   std::vector<TargetExclusion> targets;               // for ruleRemoveTarget*
@@ -118,6 +129,8 @@ struct Rule {
   std::vector<TransformFn> transforms;
   std::vector<std::string_view> transformNames;
   int transformChainId = 0;  // equal chains share an id (transformation cache key)
+  int prefilterGroup = -1;   // Hyperscan prefilter group of this @rx link (one per chain), -1: none
+  int prefilterSlot = -1;    // its pattern's slot in the group
   std::unique_ptr<Operator> op;
   std::string opName;
   std::string opParam;
@@ -151,7 +164,7 @@ struct Rule {
   int skipAfterIndex = -1;  // index in the phase list of the skipAfter marker; -1: to the end of the phase
   Rule* chained = nullptr;  // next link of the chain (owned by Program::rules)
   bool isChainLink = false;
-  bool removed = false;     // removed at load time (SecRuleRemove*)
+  bool removed = false;  // removed at load time (SecRuleRemove*)
 };
 
 struct BodySettings {
@@ -183,6 +196,9 @@ struct Program {
   std::vector<std::unique_ptr<Rule>> rules;  // all rules, chain links included, in file order
   std::array<std::vector<Rule*>, 6> phases;  // [1..5]: rules (chain starters and markers) in order
   std::size_t ruleCount = 0;                 // SecRule + SecAction (chain starters), for reporting
+  // @rx patterns grouped for Hyperscan; built in the background on first use. Null: nothing to group, or
+  // BULWARK_WAF_PREFILTER=off.
+  std::shared_ptr<PrefilterState> prefilter;
 };
 
 struct CompileResult {

@@ -1,13 +1,14 @@
 #include "waf/engine/transaction.h"
 
-#include "waf/body/body.h"
-#include "waf/engine/text.h"
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstring>
 #include <ctime>
+
+#include "waf/body/body.h"
+#include "waf/engine/text.h"
+#include "waf/operators/regex_limits.h"
 
 namespace bulwark::waf {
 
@@ -54,7 +55,9 @@ int64_t toInt(std::string_view s) {
   return neg ? -v : v;
 }
 
-bool isCollectionVar(VariableId v) { return static_cast<std::size_t>(v) <= static_cast<std::size_t>(VariableId::kMatchedVarsNames); }
+bool isCollectionVar(VariableId v) {
+  return static_cast<std::size_t>(v) <= static_cast<std::size_t>(VariableId::kMatchedVarsNames);
+}
 
 bool isRequestData(VariableId v) {
   switch (v) {
@@ -83,7 +86,8 @@ constexpr std::size_t idx(VariableId v) { return static_cast<std::size_t>(v); }
 }  // namespace
 
 const char* severityName(int severity) noexcept {
-  static const char* kNames[] = {"EMERGENCY", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG"};
+  static const char* kNames[] = {"EMERGENCY", "ALERT",  "CRITICAL", "ERROR",
+                                 "WARNING",   "NOTICE", "INFO",     "DEBUG"};
   return severity >= 0 && severity <= 7 ? kNames[severity] : "";
 }
 
@@ -106,8 +110,9 @@ void Collection::set(std::string_view key, std::string_view value) {
 }
 
 void Collection::remove(std::string_view lkey) {
-  items_.erase(std::remove_if(items_.begin(), items_.end(), [&](const KeyValue& kv) { return kv.lkey == lkey; }),
-               items_.end());
+  items_.erase(
+      std::remove_if(items_.begin(), items_.end(), [&](const KeyValue& kv) { return kv.lkey == lkey; }),
+      items_.end());
 }
 
 const KeyValue* Collection::find(std::string_view lkey) const {
@@ -128,6 +133,7 @@ Transaction::Transaction(std::shared_ptr<const Program> program, TxInfo info)
       responseBodyAccess_(program_->body.responseBodyAccess),
       requestBodyLimit_(program_->body.requestBodyLimit),
       start_(std::chrono::steady_clock::now()) {
+  if (program_->prefilter) prefilter_ = program_->prefilter->acquire();
   setScalar(VariableId::kRemoteAddr, info_.clientAddress);
   setScalar(VariableId::kUserAgentIp, info_.clientAddress);
   setScalar(VariableId::kRemoteHost, info_.clientAddress);
@@ -212,7 +218,8 @@ void Transaction::parseQueryString(std::string_view qs, Collection& into) {
       if (into.size() >= program_->body.argumentsLimit) break;
       std::size_t eq = pair.find('=');
       std::string name = urlDecodeArg(pair.substr(0, eq), invalid);
-      std::string value = eq == std::string_view::npos ? std::string() : urlDecodeArg(pair.substr(eq + 1), invalid);
+      std::string value =
+          eq == std::string_view::npos ? std::string() : urlDecodeArg(pair.substr(eq + 1), invalid);
       into.add(name, value);
     }
     pos = end + 1;
@@ -247,8 +254,9 @@ void Transaction::processRequestHeaders() { runPhase(1); }
 
 bool Transaction::appendRequestBody(std::string_view chunk) {
   if (!requestBodyAccess_) return true;
-  if (requestBody_.size() + chunk.size() > requestBodyLimit_) {
-    requestBody_.append(chunk.substr(0, requestBodyLimit_ - requestBody_.size()));
+  const uint64_t limit = requestBodyLimit();
+  if (requestBody_.size() + chunk.size() > limit) {
+    requestBody_.append(chunk.substr(0, limit - std::min<uint64_t>(limit, requestBody_.size())));
     requestBodyTruncated_ = true;
     setScalar(VariableId::kInboundDataError, "1");
     return false;
@@ -260,12 +268,13 @@ bool Transaction::appendRequestBody(std::string_view chunk) {
 void Transaction::processBody() {
   setScalar(VariableId::kRequestBodyLength, std::to_string(requestBody_.size()));
   setScalar(VariableId::kReqbodyProcessor, lower(bodyProcessor_) == "urlencoded" ? "URLENCODED"
-                                           : bodyProcessor_ == "multipart"   ? "MULTIPART"
-                                           : bodyProcessor_ == "json"        ? "JSON"
-                                           : bodyProcessor_ == "xml"         ? "XML"
-                                                                             : "");
+                                           : bodyProcessor_ == "multipart"       ? "MULTIPART"
+                                           : bodyProcessor_ == "json"            ? "JSON"
+                                           : bodyProcessor_ == "xml"             ? "XML"
+                                                                                 : "");
   if (!requestBodyAccess_) return;
-  bool setBodyVariable = forceRequestBodyVariable_ || bodyProcessor_.empty() || bodyProcessor_ == "urlencoded";
+  bool setBodyVariable =
+      forceRequestBodyVariable_ || bodyProcessor_.empty() || bodyProcessor_ == "urlencoded";
   if (bodyProcessor_ == "urlencoded") {
     bool err = false;
     parseUrlencoded(requestBody_, collections_[idx(VariableId::kArgsPost)], err);
@@ -447,12 +456,33 @@ void Transaction::runPhase(int phase) {
   currentRule_ = nullptr;
 }
 
-bool Transaction::excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view lkey) const {
+bool Transaction::selectorMatches(const SelectorRegex& re, VariableId var, std::string_view lkey) {
+  // Request collections are never changed once parsed, so a key's address identifies it for the whole
+  // transaction: remember the answers (CRS asks the same exclusion, e.g. !REQUEST_COOKIES:/__utm/, of
+  // every cookie in dozens of rules). Other collections (TX) may move their items: always asked.
+  if (!isRequestData(var)) return re.matches(lkey);
+  const std::size_t h = ((reinterpret_cast<uintptr_t>(&re) >> 4) * 0x9E3779B97F4A7C15ull ^
+                         reinterpret_cast<uintptr_t>(lkey.data()) * 0xC2B2AE3D27D4EB4Full ^ lkey.size()) >>
+                        (64 - kSelectorMemoBits);
+  SelectorMemo& m = selectorMemo_[h];
+  if (m.regex != &re || m.key != lkey.data() || m.size != lkey.size()) {
+    m = SelectorMemo{&re, lkey.data(), lkey.size(), re.matches(lkey)};
+  }
+  return m.result;
+}
+
+bool Transaction::exclusionMatches(const TargetExclusion& e, VariableId var, std::string_view lkey) {
+  if (e.var != var) return false;
+  if (e.regex) return selectorMatches(*e.regex, var, lkey);
+  return e.key.empty() || e.key == lkey;
+}
+
+bool Transaction::excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view lkey) {
   // Keys are lower-cased once when a collection item is stored, never per rule.
   auto lowerKey = [lkey]() -> std::string_view { return lkey; };
   if (link.exclusions.empty() && removedTargets_.empty()) return false;
   for (const TargetExclusion& e : link.exclusions) {
-    if (e.matches(var, lowerKey())) return true;
+    if (exclusionMatches(e, var, lowerKey())) return true;
   }
   for (const TargetRemoval& tr : removedTargets_) {
     bool applies = false;
@@ -466,7 +496,7 @@ bool Transaction::excluded(const Rule& starter, const Rule& link, VariableId var
     }
     if (!applies) continue;
     for (const TargetExclusion& e : tr.targets) {
-      if (e.matches(var, lowerKey())) return true;
+      if (exclusionMatches(e, var, lowerKey())) return true;
     }
   }
   return false;
@@ -476,11 +506,11 @@ void Transaction::collectFrom(const Collection& c, VariableId var, const Target&
                               std::vector<Candidate>& out) {
   // Values of collections that rules change (TX, MATCHED_VARS, ...) are copied only when this rule could
   // change them while its candidates are still being evaluated (setvar, or a match adding MATCHED_VARS).
-  const bool copy = !isRequestData(var) && (copyMutable_ || var == VariableId::kMatchedVars ||
-                                            var == VariableId::kMatchedVarsNames);
+  const bool copy = !isRequestData(var) &&
+                    (copyMutable_ || var == VariableId::kMatchedVars || var == VariableId::kMatchedVarsNames);
   for (const KeyValue& kv : c.items()) {
     if (!t.key.empty() && kv.lkey != t.key) continue;
-    if (t.regex && !t.regex->matches(kv.lkey)) continue;
+    if (t.regex && !selectorMatches(*t.regex, var, kv.lkey)) continue;
     std::string_view key = kv.key;
     std::string_view lkey = kv.lkey;
     std::string_view value = names ? std::string_view(kv.key) : std::string_view(kv.value);
@@ -493,7 +523,8 @@ void Transaction::collectFrom(const Collection& c, VariableId var, const Target&
   }
 }
 
-void Transaction::collect(const Rule& starter, const Rule& link, const Target& t, std::vector<Candidate>& out) {
+void Transaction::collect(const Rule& starter, const Rule& link, const Target& t,
+                          std::vector<Candidate>& out) {
   const std::size_t first = out.size();
   auto coll = [&](VariableId v) -> const Collection& { return collections_[idx(v)]; };
   switch (t.var) {
@@ -548,12 +579,13 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
         collectFrom(coll(t.var), t.var, t, false, out);
       } else {
         // Request scalars are stored once per phase and not changed by rules: point at them, no copy.
-        const bool stored = isRequestData(t.var) && !(t.var >= VariableId::kTime && t.var <= VariableId::kTimeYear);
+        const bool stored =
+            isRequestData(t.var) && !(t.var >= VariableId::kTime && t.var <= VariableId::kTimeYear);
         std::string v;
         if (stored) {
           std::string_view sv = scalar(t.var);
-          bool present = !sv.empty() || t.var == VariableId::kRequestUri || t.var == VariableId::kRequestFilename ||
-                         t.var == VariableId::kRequestBasename ||
+          bool present = !sv.empty() || t.var == VariableId::kRequestUri ||
+                         t.var == VariableId::kRequestFilename || t.var == VariableId::kRequestBasename ||
                          (t.var == VariableId::kQueryString &&
                           scalar(VariableId::kRequestUri).find('?') != std::string_view::npos);
           if (present) out.push_back(Candidate{t.var, {}, {}, sv});
@@ -565,8 +597,8 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
         if (!v.empty() || t.var == VariableId::kRequestBody || t.var == VariableId::kQueryString ||
             t.var == VariableId::kRequestBasename || t.var == VariableId::kRequestFilename ||
             t.var == VariableId::kRequestUri) {
-          bool present = !v.empty() || t.var == VariableId::kRequestUri || t.var == VariableId::kRequestFilename ||
-                         t.var == VariableId::kRequestBasename ||
+          bool present = !v.empty() || t.var == VariableId::kRequestUri ||
+                         t.var == VariableId::kRequestFilename || t.var == VariableId::kRequestBasename ||
                          (t.var == VariableId::kQueryString && !scalar(VariableId::kRequestUri).empty() &&
                           scalar(VariableId::kRequestUri).find('?') != std::string_view::npos) ||
                          (t.var == VariableId::kRequestBody && !requestBody_.empty());
@@ -589,44 +621,81 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
   }
 }
 
+namespace {
+// Values that never change within the transaction once stored, so they can be cached by address: collection
+// items (never modified once stored) and the request-line scalars. Flags such as REQBODY_ERROR are
+// rewritten in place between phases and could otherwise hit a stale entry.
+bool stableValue(VariableId v) {
+  return isRequestData(v) &&
+         (isCollectionVar(v) || v == VariableId::kRequestUri || v == VariableId::kRequestFilename ||
+          v == VariableId::kRequestBasename || v == VariableId::kQueryString ||
+          v == VariableId::kRequestLine || v == VariableId::kRequestMethod ||
+          v == VariableId::kRequestUriRaw || v == VariableId::kRequestProtocol);
+}
+}  // namespace
+
+Transaction::CachedValue& Transaction::cachedTransform(const Rule& link, const Candidate& c) {
+  // Same bytes (request data never changes once stored) through the same chain give the same result:
+  // cache by the exact (pointer, length, chain id) triple, so a lookup can never return another value.
+  TransformCacheKey key{c.value.data(), c.value.size(), link.transformChainId};
+  auto [it, inserted] = transformCache_.try_emplace(key);
+  CachedValue& cv = it->second;
+  if (!inserted) return cv;
+  if (link.transforms.empty()) {
+    cv.view = c.value;
+    return cv;
+  }
+  // Intermediate results live in two scratch strings that keep their capacity across calls: only the
+  // final value is allocated (and only when it does not fit the string's inline buffer).
+  std::string_view cur = applyTransforms(link, c.value);
+  cv.storage.assign(cur);
+  cv.view = cv.storage;
+  return cv;
+}
+
 std::string_view Transaction::transformed(const Rule& link, const Candidate& c, std::string& buf) {
   if (link.transforms.empty()) return c.value;
-  TransformCacheKey key{};
-  // Cached by address, so only values that never change within the transaction: collection items (never
-  // modified once stored) and the request-line scalars. Flags such as REQBODY_ERROR are rewritten in
-  // place between phases and could otherwise hit a stale entry.
-  const bool cacheable =
-      isRequestData(c.var) && (isCollectionVar(c.var) || c.var == VariableId::kRequestUri ||
-                               c.var == VariableId::kRequestFilename || c.var == VariableId::kRequestBasename ||
-                               c.var == VariableId::kQueryString || c.var == VariableId::kRequestLine ||
-                               c.var == VariableId::kRequestMethod || c.var == VariableId::kRequestUriRaw ||
-                               c.var == VariableId::kRequestProtocol);
-  if (cacheable) {
-    // Same bytes (request data never changes once stored) through the same chain give the same result:
-    // cache by the exact (pointer, length, chain id) triple, so a lookup can never return another value.
-    key = TransformCacheKey{c.value.data(), c.value.size(), link.transformChainId};
-    auto it = transformCache_.find(key);
-    if (it != transformCache_.end()) return it->second;
-  }
-  std::string cur(c.value);
-  std::string next;
-  for (TransformFn f : link.transforms) {
-    next.clear();
-    if (f(cur, next)) cur.swap(next);
-  }
-  if (cacheable) {
-    auto [it, inserted] = transformCache_.emplace(key, std::move(cur));
-    return it->second;
-  }
-  buf = std::move(cur);
+  if (stableValue(c.var)) return cachedTransform(link, c).view;
+  buf.assign(applyTransforms(link, c.value));
   return buf;
+}
+
+std::string_view Transaction::applyTransforms(const Rule& link, std::string_view value) {
+  std::string_view cur = value;
+  std::string* out = &tfScratch_[0];
+  for (TransformFn f : link.transforms) {
+    out->clear();
+    if (f(cur, *out)) {
+      cur = *out;
+      out = out == &tfScratch_[0] ? &tfScratch_[1] : &tfScratch_[0];
+    }
+  }
+  return cur;
+}
+
+bool Transaction::prefilterSaysMaybe(const Rule& link, VariableId var, CachedValue& cv) {
+  const PrefilterPlan::Group& g =
+      program_->prefilter->plan().groups[static_cast<std::size_t>(link.prefilterGroup)];
+  const int16_t db = g.databaseOfVar[static_cast<std::size_t>(var)];
+  if (db < 0) return true;  // read by one rule of the group: its PCRE2 call is cheaper than a scan
+  if (cv.bits >= 0 && cv.bitsDb != db) return true;  // scanned for another variable's database
+  if (cv.bits < 0) {
+    cv.bits = static_cast<int32_t>(prefilterBits_.size());
+    cv.bitsDb = db;
+    prefilterBits_.resize(prefilterBits_.size() + prefilter_->words(link.prefilterGroup), 0);
+    prefilter_->scan(link.prefilterGroup, db, cv.view, prefilterBits_.data() + cv.bits);
+  }
+  const auto slot = static_cast<std::size_t>(link.prefilterSlot);
+  return ((prefilterBits_[static_cast<std::size_t>(cv.bits) + (slot >> 6)] >> (slot & 63)) & 1) != 0;
 }
 
 void Transaction::setCapture(int index, std::string_view value) {
   collections_[idx(VariableId::kTx)].set(std::to_string(index), value);
 }
 
-void Transaction::unsetCapture(int index) { collections_[idx(VariableId::kTx)].remove(std::to_string(index)); }
+void Transaction::unsetCapture(int index) {
+  collections_[idx(VariableId::kTx)].remove(std::to_string(index));
+}
 
 bool Transaction::evaluateLink(const Rule& starter, const Rule& link, int phase) {
   if (link.isAction) {
@@ -641,6 +710,7 @@ bool Transaction::evaluateLink(const Rule& starter, const Rule& link, int phase)
   bool any = false;
   captureEnabled_ = link.capture;
   std::string buf;
+  const uint64_t limitHits = regexLimitHitsOnThisThread();
   for (const Candidate& c : candidates) {
     bool hit = false;
     std::string_view value = c.value;
@@ -657,6 +727,11 @@ bool Transaction::evaluateLink(const Rule& starter, const Rule& link, int phase)
         }
       }
       if (hit) value = store(cur);
+    } else if (prefilter_ != nullptr && link.prefilterSlot >= 0 && stableValue(c.var)) {
+      // Hyperscan did not report the pattern: PCRE2 cannot match either (prefilter mode never misses).
+      CachedValue& cv = cachedTransform(link, c);
+      value = cv.view;
+      hit = (prefilterSaysMaybe(link, c.var, cv) && link.op->match(*this, value)) != link.opNegated;
     } else {
       value = transformed(link, c, buf);
       hit = link.op->match(*this, value) != link.opNegated;
@@ -669,6 +744,11 @@ bool Transaction::evaluateLink(const Rule& starter, const Rule& link, int phase)
     }
   }
   captureEnabled_ = false;
+  // v2: a regex abandoned at SecPcreMatchLimit counts as no match and flags the transaction, which the
+  // base configuration's rule 200005 (TX:/^MSC_/) reports.
+  if (regexLimitHitsOnThisThread() != limitHits) {
+    collections_[idx(VariableId::kTx)].set("MSC_PCRE_LIMITS_EXCEEDED", "1");
+  }
   (void)phase;
   return any;
 }
@@ -732,8 +812,12 @@ void Transaction::applyCtl(const CtlAction& c) {
     case CtlAction::Kind::kRuleRemoveById:
       removedIds_.insert(removedIds_.end(), c.idRanges.begin(), c.idRanges.end());
       break;
-    case CtlAction::Kind::kRuleRemoveByTag: removedTags_.push_back(c.tagRegex); break;
-    case CtlAction::Kind::kRuleRemoveByMsg: removedMsgs_.push_back(c.tagRegex); break;
+    case CtlAction::Kind::kRuleRemoveByTag:
+      removedTags_.push_back(c.tagRegex);
+      break;
+    case CtlAction::Kind::kRuleRemoveByMsg:
+      removedMsgs_.push_back(c.tagRegex);
+      break;
     case CtlAction::Kind::kRuleRemoveTargetById:
     case CtlAction::Kind::kRuleRemoveTargetByTag:
     case CtlAction::Kind::kRuleRemoveTargetByMsg: {
@@ -745,20 +829,30 @@ void Transaction::applyCtl(const CtlAction& c) {
       removedTargets_.push_back(std::move(tr));
       break;
     }
-    case CtlAction::Kind::kRequestBodyAccess: requestBodyAccess_ = iequals(c.value, "on") || c.value == "1"; break;
-    case CtlAction::Kind::kRequestBodyLimit: requestBodyLimit_ = static_cast<uint64_t>(std::max<int64_t>(0, toInt(c.value))); break;
-    case CtlAction::Kind::kRequestBodyProcessor: bodyProcessor_ = c.value; break;
+    case CtlAction::Kind::kRequestBodyAccess:
+      requestBodyAccess_ = iequals(c.value, "on") || c.value == "1";
+      break;
+    case CtlAction::Kind::kRequestBodyLimit:
+      requestBodyLimit_ = static_cast<uint64_t>(std::max<int64_t>(0, toInt(c.value)));
+      break;
+    case CtlAction::Kind::kRequestBodyProcessor:
+      bodyProcessor_ = c.value;
+      break;
     case CtlAction::Kind::kForceRequestBodyVariable:
       forceRequestBodyVariable_ = iequals(c.value, "on") || c.value == "1";
       break;
-    case CtlAction::Kind::kResponseBodyAccess: responseBodyAccess_ = iequals(c.value, "on") || c.value == "1"; break;
-    default: break;
+    case CtlAction::Kind::kResponseBodyAccess:
+      responseBodyAccess_ = iequals(c.value, "on") || c.value == "1";
+      break;
+    default:
+      break;
   }
 }
 
 void Transaction::finishChainMatch(const Rule& starter, int phase) {
   if (starter.severity >= 0 && starter.severity < highestSeverity_) highestSeverity_ = starter.severity;
-  const bool wouldDisrupt = starter.disruptive == Disruptive::kDeny || starter.disruptive == Disruptive::kDrop ||
+  const bool wouldDisrupt = starter.disruptive == Disruptive::kDeny ||
+                            starter.disruptive == Disruptive::kDrop ||
                             starter.disruptive == Disruptive::kRedirect;
   const bool disrupts = wouldDisrupt && mode_ == EngineMode::kOn;
   if (starter.log.value_or(true) || disrupts) {
@@ -790,9 +884,14 @@ void Transaction::finishChainMatch(const Rule& starter, int phase) {
       intervention_.ruleId = starter.id;
       intervention_.phase = phase;
       break;
-    case Disruptive::kAllow: allowAll_ = true; break;
-    case Disruptive::kAllowRequest: allowRequest_ = true; break;
-    default: break;
+    case Disruptive::kAllow:
+      allowAll_ = true;
+      break;
+    case Disruptive::kAllowRequest:
+      allowRequest_ = true;
+      break;
+    default:
+      break;
   }
 }
 
@@ -806,12 +905,19 @@ void Transaction::resolveVariable(VariableId v, std::string_view key, std::strin
     if (kv) out += kv->value;
   };
   switch (v) {
-    case VariableId::kMatchedVar: out += matchedVar_; return;
-    case VariableId::kMatchedVarName: out += matchedVarName_; return;
-    case VariableId::kHighestSeverity: out += std::to_string(highestSeverity_); return;
+    case VariableId::kMatchedVar:
+      out += matchedVar_;
+      return;
+    case VariableId::kMatchedVarName:
+      out += matchedVarName_;
+      return;
+    case VariableId::kHighestSeverity:
+      out += std::to_string(highestSeverity_);
+      return;
     case VariableId::kDuration:
       out += std::to_string(
-          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start_).count());
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start_)
+              .count());
       return;
     case VariableId::kTime:
     case VariableId::kTimeDay:
@@ -827,15 +933,33 @@ void Transaction::resolveVariable(VariableId v, std::string_view key, std::strin
       ::localtime_r(&now, &tm);
       char buf[32];
       switch (v) {
-        case VariableId::kTime: std::strftime(buf, sizeof buf, "%H:%M:%S", &tm); break;
-        case VariableId::kTimeDay: std::snprintf(buf, sizeof buf, "%d", tm.tm_mday); break;
-        case VariableId::kTimeEpoch: std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(now)); break;
-        case VariableId::kTimeHour: std::snprintf(buf, sizeof buf, "%d", tm.tm_hour); break;
-        case VariableId::kTimeMin: std::snprintf(buf, sizeof buf, "%d", tm.tm_min); break;
-        case VariableId::kTimeMon: std::snprintf(buf, sizeof buf, "%d", tm.tm_mon); break;
-        case VariableId::kTimeSec: std::snprintf(buf, sizeof buf, "%d", tm.tm_sec); break;
-        case VariableId::kTimeWday: std::snprintf(buf, sizeof buf, "%d", tm.tm_wday); break;
-        default: std::snprintf(buf, sizeof buf, "%d", tm.tm_year + 1900); break;
+        case VariableId::kTime:
+          std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+          break;
+        case VariableId::kTimeDay:
+          std::snprintf(buf, sizeof buf, "%d", tm.tm_mday);
+          break;
+        case VariableId::kTimeEpoch:
+          std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(now));
+          break;
+        case VariableId::kTimeHour:
+          std::snprintf(buf, sizeof buf, "%d", tm.tm_hour);
+          break;
+        case VariableId::kTimeMin:
+          std::snprintf(buf, sizeof buf, "%d", tm.tm_min);
+          break;
+        case VariableId::kTimeMon:
+          std::snprintf(buf, sizeof buf, "%d", tm.tm_mon);
+          break;
+        case VariableId::kTimeSec:
+          std::snprintf(buf, sizeof buf, "%d", tm.tm_sec);
+          break;
+        case VariableId::kTimeWday:
+          std::snprintf(buf, sizeof buf, "%d", tm.tm_wday);
+          break;
+        default:
+          std::snprintf(buf, sizeof buf, "%d", tm.tm_year + 1900);
+          break;
       }
       out += buf;
       return;

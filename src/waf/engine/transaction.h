@@ -7,6 +7,7 @@
 // processResponseBody (4); processLogging (5). After each, intervention() says whether to stop.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -97,10 +98,20 @@ class Transaction final : public OperatorContext {
   EngineMode mode() const noexcept { return mode_; }
   // The gateway's per-route mode (detect / block) overrides SecRuleEngine for this transaction.
   void forceMode(EngineMode m) noexcept { mode_ = m; }
-  uint64_t requestBodyLimit() const noexcept { return requestBodyLimit_; }
-  bool requestBodyLimitReject() const noexcept { return program_->body.requestBodyLimitReject; }
+  // Bytes of request body inspected: SecRequestBodyLimit (or ctl:requestBodyLimit), and for bodies
+  // without files (anything but multipart) also SecRequestBodyNoFilesLimit, as in v2.
+  uint64_t requestBodyLimit() const noexcept {
+    return bodyProcessor_ == "multipart" ? requestBodyLimit_
+                                         : std::min(requestBodyLimit_, program_->body.requestBodyNoFilesLimit);
+  }
+  // SecRequestBodyLimitAction Reject; in DetectionOnly v2 processes partially instead (never rejects).
+  bool requestBodyLimitReject() const noexcept {
+    return program_->body.requestBodyLimitReject && mode_ == EngineMode::kOn;
+  }
   uint64_t responseBodyLimit() const noexcept { return program_->body.responseBodyLimit; }
-  bool responseBodyLimitReject() const noexcept { return program_->body.responseBodyLimitReject; }
+  bool responseBodyLimitReject() const noexcept {
+    return program_->body.responseBodyLimitReject && mode_ == EngineMode::kOn;
+  }
   bool requestBodyAccess() const noexcept { return requestBodyAccess_; }
   bool responseBodyAccess() const noexcept { return responseBodyAccess_; }
   // True if the response body should be inspected: access on and MIME type in SecResponseBodyMimeType.
@@ -109,7 +120,9 @@ class Transaction final : public OperatorContext {
   std::string_view requestUri() const noexcept { return scalar(VariableId::kRequestUri); }
   const Collection& tx() const noexcept { return collections_[static_cast<std::size_t>(VariableId::kTx)]; }
   int64_t anomalyScore() const;
-  const Collection& collection(VariableId v) const noexcept { return collections_[static_cast<std::size_t>(v)]; }
+  const Collection& collection(VariableId v) const noexcept {
+    return collections_[static_cast<std::size_t>(v)];
+  }
   std::string_view variable(VariableId v) const noexcept { return scalar(v); }
 
   // OperatorContext / MacroResolver.
@@ -134,8 +147,8 @@ class Transaction final : public OperatorContext {
   };
   struct TransformCacheHash {
     std::size_t operator()(const TransformCacheKey& k) const noexcept {
-      return (reinterpret_cast<uintptr_t>(k.data) * 0x9E3779B97F4A7C15ull) ^ (k.size * 0xC2B2AE3D27D4EB4Full) ^
-             static_cast<std::size_t>(k.chain);
+      return (reinterpret_cast<uintptr_t>(k.data) * 0x9E3779B97F4A7C15ull) ^
+             (k.size * 0xC2B2AE3D27D4EB4Full) ^ static_cast<std::size_t>(k.chain);
     }
   };
   struct TargetRemoval {
@@ -149,8 +162,19 @@ class Transaction final : public OperatorContext {
   bool ruleRemoved(const Rule& r) const;
   bool evaluateLink(const Rule& starter, const Rule& link, int phase);
   void collect(const Rule& starter, const Rule& link, const Target& t, std::vector<Candidate>& out);
-  void collectFrom(const Collection& c, VariableId var, const Target& t, bool names, std::vector<Candidate>& out);
-  bool excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view lkey) const;
+  void collectFrom(const Collection& c, VariableId var, const Target& t, bool names,
+                   std::vector<Candidate>& out);
+  bool excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view lkey);
+  bool selectorMatches(const SelectorRegex& re, VariableId var, std::string_view lkey);
+  bool exclusionMatches(const TargetExclusion& e, VariableId var, std::string_view lkey);
+  struct SelectorMemo {
+    const SelectorRegex* regex = nullptr;
+    const char* key = nullptr;
+    std::size_t size = 0;
+    bool result = false;
+  };
+  static constexpr int kSelectorMemoBits = 8;
+  std::array<SelectorMemo, std::size_t{1} << kSelectorMemoBits> selectorMemo_{};
   std::string_view transformed(const Rule& link, const Candidate& c, std::string& buf);
   void onMatch(const Rule& link, const Candidate& c, std::string_view value);
   void runActions(const Rule& link);
@@ -196,7 +220,23 @@ class Transaction final : public OperatorContext {
   std::string opScratch_;
   std::string macroScratch_;
   std::deque<std::string> arena_;  // owned copies of values whose source may change mid-rule (TX)
-  std::unordered_map<TransformCacheKey, std::string, TransformCacheHash> transformCache_;
+  // A transformed value, cached per (value, chain); `view` is `storage` or, for the empty chain, the value.
+  // `bits`: offset in prefilterBits_ of the value's Hyperscan scan result for the chain's group, -1: none.
+  struct CachedValue {
+    std::string storage;
+    std::string_view view;
+    int32_t bits = -1;
+    int16_t bitsDb = -1;  // the group database `bits` came from
+  };
+  CachedValue& cachedTransform(const Rule& link, const Candidate& c);
+  // Runs the link's chain over `value`; the result points into tfScratch_ (or is `value` itself) and is
+  // valid until the next call.
+  std::string_view applyTransforms(const Rule& link, std::string_view value);
+  std::string tfScratch_[2];
+  bool prefilterSaysMaybe(const Rule& link, VariableId var, CachedValue& cv);
+  std::unordered_map<TransformCacheKey, CachedValue, TransformCacheHash> transformCache_;
+  const PrefilterSet* prefilter_ = nullptr;  // Hyperscan databases, once built (fixed for this transaction)
+  std::vector<uint64_t> prefilterBits_;
   std::chrono::steady_clock::time_point start_;
   const Rule* currentRule_ = nullptr;
   std::vector<Candidate> candidates_;

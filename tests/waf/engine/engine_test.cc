@@ -17,7 +17,8 @@ std::shared_ptr<const Program> compileOk(std::string_view text) {
 std::unique_ptr<Transaction> run(const std::shared_ptr<const Program>& p, std::string_view uri,
                                  std::vector<std::pair<std::string, std::string>> headers = {},
                                  std::string_view body = {}) {
-  auto tx = std::make_unique<Transaction>(p, TxInfo{"192.0.2.1", 5555, "127.0.0.1", 80, "uid1", "example.com"});
+  auto tx =
+      std::make_unique<Transaction>(p, TxInfo{"192.0.2.1", 5555, "127.0.0.1", 80, "uid1", "example.com"});
   tx->setRequestLine("GET", uri, "HTTP/1.1");
   for (auto& [n, v] : headers) tx->addRequestHeader(n, v);
   tx->processRequestHeaders();
@@ -120,12 +121,13 @@ SecRule ARGS "@rx evil" "id:4,phase:1,pass,log,tag:'attack-sqli'")");
   EXPECT_FALSE(matched(*tx, 1));  // removed by tag
   EXPECT_FALSE(matched(*tx, 2));  // removed by msg
   EXPECT_TRUE(matched(*tx, 3));
-  EXPECT_TRUE(matched(*tx, 4));   // loaded after the removal: untouched (v2 order semantics)
+  EXPECT_TRUE(matched(*tx, 4));  // loaded after the removal: untouched (v2 order semantics)
   EXPECT_FALSE(matched(*run(p, "/?safe=evil"), 3));  // target removed by tag
 }
 
 TEST(WafEngine, UnknownNamesAreLoadErrorsWithFileAndLine) {
-  CompileResult r = compileText("SecRuleEngine On\nSecRule ARGS \"@nosuchop x\" \"id:1,phase:1,pass\"\n", "t.conf");
+  CompileResult r =
+      compileText("SecRuleEngine On\nSecRule ARGS \"@nosuchop x\" \"id:1,phase:1,pass\"\n", "t.conf");
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].rfind("t.conf:2: ", 0), 0u) << r.errors[0];
   EXPECT_FALSE(r.program);
@@ -144,11 +146,52 @@ TEST(WafEngine, LoadsDebianCoreRuleSet) {
   const std::string rules = "/usr/share/modsecurity-crs/rules/*.conf";
   if (!std::filesystem::exists(setup)) GTEST_SKIP() << "modsecurity-crs is not installed";
   std::vector<std::string> files = {setup, rules};
-  if (std::filesystem::exists("/etc/nginx/modsecurity.conf")) files.insert(files.begin(), "/etc/nginx/modsecurity.conf");
+  if (std::filesystem::exists("/etc/nginx/modsecurity.conf"))
+    files.insert(files.begin(), "/etc/nginx/modsecurity.conf");
   CompileResult r = compileFiles(files);
   for (const auto& e : r.errors) ADD_FAILURE() << e;
   ASSERT_TRUE(r.program);
   EXPECT_GT(r.program->ruleCount, 500u);
+}
+
+TEST(WafEngine, RegexOverTheMatchLimitIsNoMatchAndFlagsTheTransaction) {
+  auto p = compileOk(R"(SecRule ARGS "@rx ^(a+)+$" "id:1,phase:2,pass,t:none"
+SecRule TX:/^MSC_/ "!@streq 0" "id:2,phase:2,pass,t:none,msg:'internal error flagged: %{MATCHED_VAR_NAME}'")");
+  ASSERT_TRUE(p);
+  auto tx = run(p, "/?q=" + std::string(40, 'a') + "b");
+  EXPECT_FALSE(matched(*tx, 1));
+  ASSERT_TRUE(matched(*tx, 2));
+  EXPECT_EQ(tx->matches().back().message, "internal error flagged: TX:MSC_PCRE_LIMITS_EXCEEDED");
+  auto fine = run(p, "/?q=aaaa");
+  EXPECT_TRUE(matched(*fine, 1));
+  EXPECT_FALSE(matched(*fine, 2));
+}
+
+TEST(WafEngine, BodiesWithoutFilesFollowTheNoFilesLimit) {
+  auto p = compileOk(R"(SecRuleEngine On
+SecRequestBodyAccess On
+SecRequestBodyLimit 1000000
+SecRequestBodyNoFilesLimit 100
+SecRequestBodyLimitAction Reject)");
+  ASSERT_TRUE(p);
+  auto limitFor = [&](const char* contentType, EngineMode mode, bool& reject) {
+    Transaction tx(p, TxInfo{"192.0.2.1", 5555, "127.0.0.1", 80, "uid1", "example.com"});
+    tx.forceMode(mode);
+    tx.setRequestLine("POST", "/", "HTTP/1.1");
+    tx.addRequestHeader("Content-Type", contentType);
+    tx.processRequestHeaders();
+    reject = tx.requestBodyLimitReject();
+    EXPECT_EQ(tx.appendRequestBody(std::string(150, 'a')), tx.requestBodyLimit() >= 150);
+    return tx.requestBodyLimit();
+  };
+  bool reject = false;
+  EXPECT_EQ(limitFor("application/x-www-form-urlencoded", EngineMode::kOn, reject), 100u);
+  EXPECT_TRUE(reject);
+  EXPECT_EQ(limitFor("application/json", EngineMode::kOn, reject), 100u);
+  EXPECT_EQ(limitFor("multipart/form-data; boundary=x", EngineMode::kOn, reject), 1000000u);
+  // DetectionOnly never rejects over a limit: it inspects what fits (v2's ProcessPartial).
+  EXPECT_EQ(limitFor("text/plain", EngineMode::kDetectionOnly, reject), 100u);
+  EXPECT_FALSE(reject);
 }
 
 }  // namespace
