@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
     // Build the runtime as `serve` would (TLS material, origin addresses, WAF rules compiled), without
     // opening any socket: a file that passes `check` is one that `serve` and a reload accept.
     bulwark::MetricsRegistry metrics(1);
-    bulwark::shield::ShieldState shieldState;
+    bulwark::shield::ShieldState shieldState(1, /*connect=*/false);
     std::string error;
     auto rt = bulwark::http::buildRuntime(std::move(*r.config), metrics, nullptr, 1, error, &shieldState);
     if (!rt) {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "shield/usage_sync.h"
 
 namespace bulwark {
 
@@ -47,7 +48,7 @@ int Server::run() {
       metrics_->counter("bulwark_config_reloads_total", "Config reloads by result.", "result=\"error\"");
   generationGauge_ = metrics_->gauge("bulwark_config_generation", "Generation of the config in use.");
 
-  shield_ = std::make_unique<shield::ShieldState>();
+  shield_ = std::make_unique<shield::ShieldState>(workers);
   std::string error;
   auto rt = http::buildRuntime(std::move(cfg), *metrics_, nullptr, ++generation_, error, shield_.get());
   if (!rt) {
@@ -148,6 +149,42 @@ void Server::updateShieldGauges() {
       ->gauge("bulwark_shield_rate_limit_overflows",
               "Rate-limit decisions taken without a table entry (table full).")
       ->set(static_cast<int64_t>(stats.overflows));
+  updateRedisMetrics();
+}
+
+// Redis sharing: up/down, and the sync's running totals turned into counters (a new sync after a reload
+// that changed `shield.redis` starts its totals from zero, so deltas are taken per sync object).
+void Server::updateRedisMetrics() {
+  const shield::UsageSync* sync =
+      current_->config.shield.redis.empty() ? nullptr : shield_->currentUsageSync();
+  if (sync == nullptr) return;
+  const shield::UsageSyncStats s = sync->stats();
+  if (sync != redisSeen_.sync) redisSeen_ = RedisSeen{sync};
+  metrics_->gauge("bulwark_shield_redis_up", "1 while rate-limit usage is shared through Redis, else 0.")
+      ->set(sync->healthy() ? 1 : 0);
+  struct Total {
+    const char* name;
+    const char* help;
+    const char* labels;
+    uint64_t value;
+    uint64_t& seen;
+  };
+  const Total totals[] = {
+      {"bulwark_shield_redis_transitions_total", "Redis became usable (up) or unusable (down).", "to=\"up\"",
+       s.redisUp, redisSeen_.up},
+      {"bulwark_shield_redis_transitions_total", "Redis became usable (up) or unusable (down).",
+       "to=\"down\"", s.redisDown, redisSeen_.down},
+      {"bulwark_shield_redis_errors_total", "Redis commands that failed.", "", s.errors, redisSeen_.errors},
+      {"bulwark_shield_redis_local_only_total", "Admitted requests counted only locally (Redis unusable).",
+       "", s.localOnly, redisSeen_.localOnly},
+      {"bulwark_shield_redis_charged_total", "Requests admitted by other nodes, charged to the local limits.",
+       "", s.chargedRequests, redisSeen_.charged},
+  };
+  for (const Total& t : totals) {
+    Counter* c = metrics_->counter(t.name, t.help, t.labels);
+    if (t.value > t.seen) c->add(metrics_->controlShard(), static_cast<int64_t>(t.value - t.seen));
+    t.seen = t.value;
+  }
 }
 
 void Server::onSignal(int sig) {

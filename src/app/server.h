@@ -34,6 +34,12 @@ class Server {
   std::unique_ptr<shield::ShieldState> shield_;  // outlives snapshots: penalty box, counters, admin lists
   std::unique_ptr<Timer> shieldGauges_;          // refreshes the shield's table gauges once a second
   void updateShieldGauges();
+  void updateRedisMetrics();
+  struct RedisSeen {  // the Redis sync's totals already turned into counter increments
+    const shield::UsageSync* sync = nullptr;
+    uint64_t up = 0, down = 0, errors = 0, localOnly = 0, charged = 0;
+  };
+  RedisSeen redisSeen_;
   std::vector<std::unique_ptr<http::Worker>> workers_;
   std::shared_ptr<const http::Runtime> current_;
   std::unique_ptr<http::HealthChecker> health_;

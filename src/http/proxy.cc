@@ -1306,6 +1306,12 @@ bool HttpSession::shieldRequest(const h1::RequestHead& head, int route) {
                  "rate_limited");
     return false;
   }
+  if (verdict.kind == shield::RequestVerdict::Kind::kUnavailable) {
+    retryAfter_ = verdict.retryAfterSeconds;
+    shieldRefuse(503, "rate limit service unavailable", RejectReason::kShieldUnavailable,
+                 sh.ruleName(verdict.rule), "shield_unavailable");
+    return false;
+  }
   if (verdict.rule >= 0) {  // a log-only rule was over its limit
     shieldRule_ = sh.ruleName(verdict.rule);
     retryAfter_ = verdict.retryAfterSeconds;

@@ -11,6 +11,7 @@ namespace bulwark::shield {
 namespace {
 
 constexpr int64_t kNanosPerSecond = 1'000'000'000;
+constexpr int64_t kMaxChargeAheadNs = 10 * kNanosPerSecond;
 
 // Key hashes are never 0, which marks an empty slot.
 uint64_t normalise(uint64_t key) noexcept { return key == 0 ? 1 : key; }
@@ -129,7 +130,9 @@ void RateLimiter::charge(uint64_t keyHash, const RateSpec& spec, int64_t nowNs, 
   const int64_t tolerance = saturatingMul(interval, std::max<int64_t>(spec.burst, 1));
   const int64_t cost = saturatingMul(
       interval, static_cast<int64_t>(std::min<uint64_t>(count, std::numeric_limits<int32_t>::max())));
-  const int64_t cap = saturatingAdd(nowNs, tolerance);
+  // Other nodes' usage is a debt beyond an empty bucket (that is how the combined rate is enforced); the
+  // cap only keeps a wild count from locking a key out for longer than kMaxChargeAheadNs.
+  const int64_t cap = saturatingAdd(saturatingAdd(nowNs, tolerance), kMaxChargeAheadNs);
   int64_t tat = s->tat.load(std::memory_order_relaxed);
   for (;;) {
     int64_t next = std::min(saturatingAdd(std::max(tat, nowNs), cost), cap);

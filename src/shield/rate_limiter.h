@@ -57,9 +57,9 @@ class RateLimiter {
 
   // One request of `keyHash` at `nowNs` (any monotonic clock, the same for every call).
   RateDecision admit(uint64_t keyHash, const RateSpec& spec, int64_t nowNs) noexcept;
-  // Usage seen on other nodes (Redis sync): as if `count` requests had been admitted at nowNs, without
-  // a limit check; the TAT is capped at a full bucket's worth ahead, so a flood seen elsewhere blocks this
-  // node for at most the time the bucket takes to refill.
+  // Usage seen on other nodes (Redis sync): as if `count` requests had been admitted at nowNs, without a
+  // limit check, so the bucket may go into debt (the combined rate of all nodes is what is limited). The
+  // debt is capped at 10 s beyond an empty bucket, so a wild count cannot lock a key out for long.
   void charge(uint64_t keyHash, const RateSpec& spec, int64_t nowNs, uint64_t count) noexcept;
 
   std::size_t capacity() const noexcept { return mask_ + 1; }

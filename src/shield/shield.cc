@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "shield/usage_sync.h"
 
 #if __has_include("shield/geo.h")
 #include "shield/geo.h"
@@ -87,12 +88,31 @@ const char* refusalName(Refusal r) noexcept { return kRefusalNames[static_cast<i
 
 // --- ShieldState -----------------------------------------------------------------------------------------
 
-ShieldState::ShieldState()
-    : clients_(std::make_unique<ClientTable>(kClientTableSize)),
+ShieldState::ShieldState(unsigned workers, bool connect)
+    : workers_(workers == 0 ? 1 : workers),
+      connect_(connect),
+      clients_(std::make_unique<ClientTable>(kClientTableSize)),
       penalty_(std::make_unique<PenaltyBox>(kPenaltyBoxSize)),
       lists_(std::make_shared<AdminLists>()) {}
 
-ShieldState::~ShieldState() = default;
+ShieldState::~ShieldState() {
+  for (auto& sync : syncs_) sync->stop();
+}
+
+UsageSync* ShieldState::usageSync(const std::string& redis, const std::shared_ptr<RateLimiter>& limiter) {
+  if (redis.empty() || !connect_) return nullptr;
+  if (!syncs_.empty() && redis == syncRedis_ && limiter.get() == syncLimiter_) return syncs_.back().get();
+  if (!syncs_.empty()) syncs_.back()->stop();
+  UsageSyncOptions options;
+  parseRedisAddress(redis, options.redis.host, options.redis.port);
+  options.workers = workers_;
+  // The limiter is kept alive by the snapshots that use this sync; stopped syncs never charge again.
+  syncs_.push_back(std::make_unique<UsageSync>(std::move(options), *limiter));
+  syncs_.back()->start();
+  syncRedis_ = redis;
+  syncLimiter_ = limiter.get();
+  return syncs_.back().get();
+}
 
 std::shared_ptr<RateLimiter> ShieldState::limiter(std::size_t capacity) {
   std::size_t rounded = RateLimiter::kProbeWindow;
@@ -156,6 +176,7 @@ std::unique_ptr<Shield> Shield::build(const ShieldConfig& config, const std::vec
   s->config_ = config;
   s->state_ = &state;
   s->limiter_ = state.limiter(config.tableSize);
+  s->sync_ = state.usageSync(config.redis, s->limiter_);
   for (const RateLimitRule& r : s->config_.rateLimits) {
     Rule rule;
     rule.name = r.name;
@@ -400,8 +421,20 @@ RequestVerdict Shield::checkRequest(const RequestFacts& facts, const IpAddress& 
       if (!complete) break;
     }
     if (!complete) continue;
-    RateDecision d = limiter_->admit(rateKeyHash(rule.name, keyBytes), rule.spec, nowNs);
-    if (d.allowed) continue;
+    if (sync_ != nullptr && config_.redisFailure == RedisFailure::kDeny && !sync_->healthy()) {
+      // The shared counters are unreachable and the operator chose to refuse rather than limit per node.
+      rule.unavailable->add(shard);
+      verdict.kind = RequestVerdict::Kind::kUnavailable;
+      verdict.rule = static_cast<int>(i);
+      verdict.retryAfterSeconds = 1;
+      return verdict;
+    }
+    const uint64_t key = rateKeyHash(rule.name, keyBytes);
+    RateDecision d = limiter_->admit(key, rule.spec, nowNs);
+    if (d.allowed) {
+      if (sync_ != nullptr) sync_->record(shard, key, rule.spec);
+      continue;
+    }
     if (rule.config->logOnly) {
       rule.logged->add(shard);
       if (verdict.rule < 0) {

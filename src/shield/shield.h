@@ -33,6 +33,7 @@
 namespace bulwark::shield {
 
 class GeoDatabase;
+class UsageSync;
 
 // Lists edited through the admin API: a new object for every change (read-only once published).
 struct AdminLists {
@@ -46,12 +47,19 @@ class ShieldState {
   static constexpr std::size_t kClientTableSize = 65536;
   static constexpr std::size_t kPenaltyBoxSize = 65536;
 
-  ShieldState();
+  // `workers`: worker threads that will call into the shield (one Redis ring each). `connect`: false for
+  // `bulwark check`, which must not start the Redis sync thread.
+  explicit ShieldState(unsigned workers = 1, bool connect = true);
   ~ShieldState();
 
   // The rate-limit table for a snapshot asking for `capacity` slots: the current one when the size is
   // unchanged (so counters survive a reload), else a new one. Control thread.
   std::shared_ptr<RateLimiter> limiter(std::size_t capacity);
+  // The Redis usage sync for `redis` (HOST:PORT) feeding `limiter`: the running one when both are unchanged,
+  // else a new one (started; the previous one is stopped but kept, as old snapshots may still point to it).
+  // Null when `redis` is empty. Control thread.
+  UsageSync* usageSync(const std::string& redis, const std::shared_ptr<RateLimiter>& limiter);
+  UsageSync* currentUsageSync() const noexcept { return syncs_.empty() ? nullptr : syncs_.back().get(); }
   ClientTable& clients() noexcept { return *clients_; }
   PenaltyBox& penalty() noexcept { return *penalty_; }
   std::atomic<int64_t>& openConnections() noexcept { return openConnections_; }
@@ -62,7 +70,12 @@ class ShieldState {
   std::shared_ptr<const AdminLists> adminLists() const;
 
  private:
+  unsigned workers_;
+  bool connect_;
   std::shared_ptr<RateLimiter> limiter_;
+  std::vector<std::unique_ptr<UsageSync>> syncs_;  // the last one is in use; earlier ones are stopped
+  std::string syncRedis_;
+  const RateLimiter* syncLimiter_ = nullptr;
   std::unique_ptr<ClientTable> clients_;
   std::unique_ptr<PenaltyBox> penalty_;
   std::atomic<int64_t> openConnections_{0};
@@ -179,6 +192,7 @@ class Shield {
   bool geoAllowMode_ = false;
   PenaltySettings penaltySettings_;
   std::shared_ptr<RateLimiter> limiter_;
+  UsageSync* sync_ = nullptr;  // shared usage through Redis; null = local counters only
   ShieldState* state_ = nullptr;
   Counter* refused_[static_cast<int>(Refusal::kCount)] = {};
   Counter* deniedRequests_[static_cast<int>(Refusal::kCount)] = {};

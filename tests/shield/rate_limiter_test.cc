@@ -80,18 +80,22 @@ TEST(RateLimiter, RetryAfterCoversTheWait) {
   EXPECT_TRUE(limiter.admit(key, spec, 61 * kSecond).allowed);
 }
 
-TEST(RateLimiter, ChargeConsumesTheBucketButIsCapped) {
+TEST(RateLimiter, ChargeConsumesTheBucketIntoBoundedDebt) {
   RateLimiter limiter(64);
   RateSpec spec{10, 10};
   const uint64_t key = rateKeyHash("shared", "k");
   limiter.charge(key, spec, kSecond, 7);
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter.admit(key, spec, kSecond).allowed) << i;
   EXPECT_FALSE(limiter.admit(key, spec, kSecond).allowed);
-  // A huge count from other nodes empties the bucket, no more: one second refills it.
-  limiter.charge(key, spec, kSecond, 1'000'000);
-  EXPECT_FALSE(limiter.admit(key, spec, kSecond).allowed);
+  // Other nodes' usage goes into debt beyond an empty bucket (5 more requests: refused for half a second)...
+  limiter.charge(key, spec, kSecond, 5);
+  EXPECT_FALSE(limiter.admit(key, spec, kSecond + kSecond / 2 - 1).allowed);
+  EXPECT_TRUE(limiter.admit(key, spec, kSecond + kSecond / 2 + kSecond / 10).allowed);
+  // ... but a huge count is capped at 10 s of debt.
+  limiter.charge(key, spec, 2 * kSecond, 1'000'000);
+  EXPECT_FALSE(limiter.admit(key, spec, 11 * kSecond).allowed);
   int admitted = 0;
-  for (int i = 0; i < 20; ++i) admitted += limiter.admit(key, spec, 2 * kSecond).allowed ? 1 : 0;
+  for (int i = 0; i < 20; ++i) admitted += limiter.admit(key, spec, 14 * kSecond).allowed ? 1 : 0;
   EXPECT_EQ(admitted, 10);
 }
 
