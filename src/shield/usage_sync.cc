@@ -61,7 +61,6 @@ UsageSync::~UsageSync() { stop(); }
 
 void UsageSync::start() {
   if (thread_.joinable()) return;
-  running_.store(true, std::memory_order_relaxed);
   // Connecting (and a host name lookup) happens on the sync thread, never on the caller's.
   loop_.post([this] {
     client_.start();
@@ -75,7 +74,6 @@ void UsageSync::start() {
 }
 
 void UsageSync::stop() {
-  running_.store(false, std::memory_order_relaxed);
   if (!thread_.joinable()) return;
   loop_.post([this] {
     tickTimer_.cancel();

@@ -83,7 +83,8 @@ class UsageSync {
 
   // Starts the sync thread (connects in the background; returns at once).
   void start();
-  // Stops and joins the sync thread. Records after stop() are dropped.
+  // Stops and joins the sync thread. Records after stop() are not sent (they fill the ring, then count as
+  // ringDrops).
   void stop();
 
   // Hot path, worker `worker` only: `count` requests of `keyHash` were admitted under `spec` (call it for
@@ -139,7 +140,6 @@ class UsageSync {
   const ChargeFn charge_;
   std::vector<std::unique_ptr<Ring>> rings_;
   std::atomic<bool> healthy_{false};
-  std::atomic<bool> running_{false};
 
   // Sync thread only.
   EventLoop loop_;
