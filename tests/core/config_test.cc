@@ -746,3 +746,143 @@ routes:
 
 }  // namespace
 }  // namespace bulwark
+
+namespace bulwark {
+namespace {
+
+// --- shield ------------------------------------------------------------------------------------------------
+
+TEST(ShieldConfig, ContractSnippetLoads) {
+  Config config = configOf(std::string(kValidBase) + R"(shield:
+  rate_limits:
+    - name: per-ip
+      key: client_ip
+      rate: 50/s
+      burst: 100
+)");
+  ASSERT_TRUE(config.shield.enabled);
+  ASSERT_EQ(config.shield.rateLimits.size(), 1u);
+  const RateLimitRule& rule = config.shield.rateLimits[0];
+  EXPECT_EQ(rule.name, "per-ip");
+  ASSERT_EQ(rule.key.size(), 1u);
+  EXPECT_EQ(rule.key[0].kind, RateKeyKind::kClientIp);
+  EXPECT_DOUBLE_EQ(rule.perSecond, 50);
+  EXPECT_EQ(rule.burst, 100u);
+  EXPECT_FALSE(rule.logOnly);
+  EXPECT_FALSE(config.shield.penalty.enabled);
+  EXPECT_EQ(config.shield.redisFailure, RedisFailure::kLocal);
+}
+
+TEST(ShieldConfig, EveryKeyIsRead) {
+  std::string yaml = kValidBase;
+  yaml.replace(yaml.find("routes:"), 0, "  - address: 127.0.0.1:8081\n    proxy_protocol: true\n");
+  Config config = configOf(yaml + R"(shield:
+  rate_limits:
+    - name: api
+      key: [client_prefix, "header:X-Api-Key"]
+      rate: 2000/min
+      action: log
+      match:
+        route: route0
+        host: ["*.Example.com"]
+        prefix: /api/
+        method: [get, POST]
+        header: { name: X-Form, value: "yes" }
+  trusted_proxies: [10.0.0.0/8, "2001:db8::1"]
+  connections: { max_total: 1000, max_per_ip: 50, max_requests_per_ip: 20, min_body_rate: 1k, body_rate_window: 5s }
+  lists: { allow: [192.0.2.0/24], deny: ["::1", 203.0.113.7] }
+  penalty_box: { threshold: 3, window: 30s, duration: 5m }
+  redis: redis.internal:6379
+  redis_failure: deny
+  table_size: 1024
+  event_log: off
+)");
+  const ShieldConfig& s = config.shield;
+  ASSERT_EQ(s.rateLimits.size(), 1u);
+  const RateLimitRule& r = s.rateLimits[0];
+  EXPECT_DOUBLE_EQ(r.perSecond, 2000.0 / 60);
+  EXPECT_EQ(r.burst, 34u);  // default: one second's worth, rounded up
+  EXPECT_TRUE(r.logOnly);
+  ASSERT_EQ(r.key.size(), 2u);
+  EXPECT_EQ(r.key[0].kind, RateKeyKind::kClientPrefix);
+  EXPECT_EQ(r.key[1].kind, RateKeyKind::kHeader);
+  EXPECT_EQ(r.key[1].header, "X-Api-Key");
+  EXPECT_EQ(r.match.routes, std::vector<std::string>{"route0"});
+  EXPECT_EQ(r.match.hosts, std::vector<std::string>{"*.example.com"});
+  EXPECT_EQ(r.match.prefix, "/api/");
+  EXPECT_EQ(r.match.methods, (std::vector<std::string>{"GET", "POST"}));
+  EXPECT_EQ(r.match.header, "X-Form");
+  EXPECT_EQ(r.match.headerValue, "yes");
+  EXPECT_EQ(s.trustedProxies, (std::vector<std::string>{"10.0.0.0/8", "2001:db8::1"}));
+  EXPECT_EQ(s.connections.maxTotal, 1000u);
+  EXPECT_EQ(s.connections.maxPerIp, 50u);
+  EXPECT_EQ(s.connections.maxRequestsPerIp, 20u);
+  EXPECT_EQ(s.connections.minBodyRate, 1024u);
+  EXPECT_EQ(s.connections.bodyRateWindow, 5s);
+  EXPECT_EQ(s.lists.allow, std::vector<std::string>{"192.0.2.0/24"});
+  EXPECT_EQ(s.lists.deny, (std::vector<std::string>{"::1", "203.0.113.7"}));
+  EXPECT_TRUE(s.penalty.enabled);
+  EXPECT_EQ(s.penalty.threshold, 3u);
+  EXPECT_EQ(s.penalty.window, 30s);
+  EXPECT_EQ(s.penalty.duration, 5min);
+  EXPECT_EQ(s.redis, "redis.internal:6379");
+  EXPECT_EQ(s.redisFailure, RedisFailure::kDeny);
+  EXPECT_EQ(s.tableSize, 1024u);
+  EXPECT_EQ(s.eventLog, "off");
+  EXPECT_TRUE(config.listeners[1].proxyProtocol);
+}
+
+TEST(ShieldConfig, ErrorsPointAtTheValue) {
+  const std::string base =
+      std::string(kValidBase) + "shield:\n  rate_limits:\n    - name: r\n      key: client_ip\n";
+  EXPECT_EQ(
+      onlyErrorOf(base + "      rate: 50/d\n"),
+      "test.yaml:14:13: shield.rate_limits[0].rate: invalid rate '50/d' (a count per s, min or h, e.g. 50/s "
+      "or 2000/min)");
+  EXPECT_EQ(onlyErrorOf(base + "      rate: 5/s\n      burst: 0\n"),
+            "test.yaml:15:14: shield.rate_limits[0].burst must be an integer from 1 to 10000000, got '0'");
+  EXPECT_EQ(onlyErrorOf(base + "      rate: 5/s\n      action: drop\n"),
+            "test.yaml:15:15: shield.rate_limits[0].action: invalid action 'drop' (reject or log)");
+  EXPECT_EQ(onlyErrorOf(base + "      rate: 5/s\n      match: { route: nowhere }\n"),
+            "test.yaml:15:23: rate limit refers to unknown route 'nowhere'");
+  EXPECT_EQ(
+      onlyErrorOf(std::string(kValidBase) + "shield:\n  rate_limits:\n    - name: r\n      key: cookie\n"
+                                            "      rate: 5/s\n"),
+      "test.yaml:13:12: shield.rate_limits[0].key: invalid key 'cookie' (client_ip, client_prefix or "
+      "header:NAME, or a list of them)");
+  EXPECT_EQ(
+      onlyErrorOf(std::string(kValidBase) + "shield:\n  rate_limits:\n    - name: r\n      rate: 5/s\n"),
+      "test.yaml:12:7: missing required key 'key' in shield.rate_limits[0]");
+  EXPECT_EQ(
+      onlyErrorOf(std::string(kValidBase) + "shield:\n  trusted_proxies: [10.0.0.0/33]\n"),
+      "test.yaml:11:21: shield.trusted_proxies[0]: invalid address or CIDR '10.0.0.0/33' (e.g. 10.0.0.0/8, "
+      "2001:db8::/32, 192.0.2.1)");
+  EXPECT_EQ(onlyErrorOf(std::string(kValidBase) + "shield:\n  redis_failure: open\n"),
+            "test.yaml:11:18: shield.redis_failure: invalid value 'open' (local or deny)");
+  EXPECT_EQ(onlyErrorOf(std::string(kValidBase) + "shield:\n  lists: { deny: [/nonexistent/deny.txt] }\n"),
+            "test.yaml:11:19: shield.lists.deny[0]: cannot read '/nonexistent/deny.txt': No such file or "
+            "directory");
+  EXPECT_EQ(onlyErrorOf(std::string(kValidBase) + "shield:\n  penaltybox: {}\n"),
+            "test.yaml:11:3: unknown key 'penaltybox' in shield (valid keys: rate_limits, trusted_proxies, "
+            "connections, lists, geo, penalty_box, redis, redis_failure, table_size, event_log)");
+}
+
+TEST(ShieldConfig, ProxyProtocolNeedsTrustedProxies) {
+  std::string yaml = kValidBase;
+  yaml.replace(yaml.find("8080\n") + 5, 0, "    proxy_protocol: true\n");
+  EXPECT_EQ(onlyErrorOf(yaml),
+            "test.yaml:3:21: listener 127.0.0.1:8080: proxy_protocol needs "
+            "shield.trusted_proxies (the proxies allowed to send the header)");
+}
+
+TEST(ShieldConfig, DuplicateRuleNamesAreErrors) {
+  EXPECT_EQ(onlyErrorOf(std::string(kValidBase) + R"(shield:
+  rate_limits:
+    - { name: a, key: client_ip, rate: 1/s }
+    - { name: a, key: client_ip, rate: 2/s }
+)"),
+            "test.yaml:13:15: shield.rate_limits[1]: duplicate rate limit name 'a' (first used on line 12)");
+}
+
+}  // namespace
+}  // namespace bulwark
