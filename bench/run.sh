@@ -769,6 +769,117 @@ mode_waf() {
   return "$failed"
 }
 
+# ---- shield mode -----------------------------------------------------------------------------------------
+# Bulwark with and without a typical shield in front of the same nginx origin (wrk as in proxy mode). Every
+# request passes all five rate-limit rules (rates far above the load, so each is evaluated and admits) and
+# the connection checks at accept (deny list, penalty box, per-client count); the difference in CPU per
+# request is what the shield costs.
+
+# shield_deny_list FILE COUNT: COUNT random IPv4 (90%) and IPv6 prefixes, none covering 127.0.0.0/8.
+shield_deny_list() {
+  python3 - "$1" "$2" <<'PY'
+import random, sys
+path, count = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(4)
+with open(path, "w") as f:
+    f.write("# bench deny list\n")
+    for i in range(count):
+        if i % 10:
+            n = rnd.choice((16, 20, 24, 28, 32, 32, 32))
+            a = rnd.getrandbits(32)
+            if a >> 24 == 127:
+                a ^= 1 << 31
+            a &= (0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF
+            f.write("%d.%d.%d.%d/%d\n" % (a >> 24, a >> 16 & 255, a >> 8 & 255, a & 255, n))
+        else:
+            h = rnd.getrandbits(64) | (0x2 << 60)
+            f.write("%x:%x:%x:%x::/64\n" % (h >> 48, h >> 32 & 0xFFFF, h >> 16 & 0xFFFF, h & 0xFFFF))
+PY
+}
+
+shield_config() {
+  local port=${PROXY_PORT[bulwark]}
+  cat <<YAML
+workers: 1
+listeners:
+  - address: 127.0.0.1:$port
+routes:
+  - name: all
+    match: { prefix: / }
+    pool: origin
+pools:
+  origin:
+    origins:
+      - address: 127.0.0.1:$ORIGIN_PORT
+admin:
+  address: 127.0.0.1:$BULWARK_ADMIN_PORT
+access_log: { path: off }
+shield:
+  rate_limits:
+    - { name: per-ip, key: client_ip, rate: 10000000/s, burst: 1000000 }
+    - { name: per-prefix, key: client_prefix, rate: 10000000/s, burst: 1000000 }
+    - { name: route, key: client_ip, rate: 10000000/s, burst: 1000000, match: { route: all } }
+    - { name: gets, key: [client_ip, client_prefix], rate: 10000000/s, burst: 1000000, match: { method: GET } }
+    - { name: root, key: client_ip, rate: 10000000/s, burst: 1000000, match: { prefix: / } }
+  lists:
+    deny: [$BENCH_TMP/deny.txt]
+  penalty_box: { threshold: 10, window: 60s }
+  connections: { max_per_ip: 10000 }
+YAML
+}
+
+start_bulwark_shield() {
+  [[ -x $BULWARK_BIN ]] || { log "bulwark: $BULWARK_BIN is missing"; return 1; }
+  bench_start "$BENCH_PROXY_CPU" "$BENCH_TMP/bulwark_shield.out" "$BULWARK_BIN" serve -c "$BENCH_TMP/bulwark-shield.yaml"
+  PROXY_PID=$BENCH_LAST_PID
+}
+
+mode_shield() {
+  local failed=0 rounds=${BENCH_SHIELD_ROUNDS:-2} i name load=nan a b
+  declare -A SUM=([bulwark]=0 [bulwark_shield]=0) OK=([bulwark]=0 [bulwark_shield]=0)
+  bench_need_pkgs nginx wrk curl python3 procps util-linux
+  bench_need_bulwark
+  bench_init
+  proxy_ports || die "no free set of ports found (set BENCH_PORT_BASE)"
+  PROXY_PORT[bulwark_shield]=${PROXY_PORT[bulwark]}
+  start_origin || die "origin did not start"
+  log "writing a 1,000,000-entry deny list"
+  shield_deny_list "$BENCH_TMP/deny.txt" 1000000
+  shield_config >"$BENCH_TMP/bulwark-shield.yaml"
+  # How long the shield's config (the 1M-entry list above all) takes to load: `bulwark check` builds it all.
+  a=$(date +%s%N)
+  if "$BULWARK_BIN" check -c "$BENCH_TMP/bulwark-shield.yaml" >"$BENCH_TMP/check-shield.out" 2>&1; then
+    b=$(date +%s%N)
+    load=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", (b - a) / 1e9}')
+  else
+    log "bulwark check failed on the shield config:"; tail -n 5 "$BENCH_TMP/check-shield.out" >&2; failed=1
+  fi
+  log "shield config with the 1M-entry deny list: check took ${load}s"
+  for ((i = 1; i <= rounds; i++)); do
+    for name in bulwark bulwark_shield; do
+      if measure_proxy "$name" 0; then
+        SUM[$name]=$(awk -v a="${SUM[$name]}" -v b="${R_US[$name]}" 'BEGIN {print a + b}')
+        OK[$name]=$((OK[$name] + 1))
+      else
+        failed=1
+      fi
+    done
+  done
+  bench_stop "$ORIGIN_PID"
+  local with=nan without=nan cost=nan
+  ((OK[bulwark] > 0)) && without=$(awk -v s="${SUM[bulwark]}" -v n="${OK[bulwark]}" 'BEGIN {printf "%.2f", s / n}')
+  ((OK[bulwark_shield] > 0)) && with=$(awk -v s="${SUM[bulwark_shield]}" -v n="${OK[bulwark_shield]}" 'BEGIN {printf "%.2f", s / n}')
+  [[ $with != nan && $without != nan ]] && cost=$(awk -v a="$with" -v b="$without" 'BEGIN {printf "%.2f", a - b}')
+  echo
+  printf 'shield benchmark: wrk -t1 -c%s -d%ss keep-alive GET / through Bulwark (1 worker), %s rounds each, alternating\n' \
+    "$BENCH_CONNS" "$BENCH_DURATION" "$rounds"
+  echo "shield: 5 rate-limit rules (all evaluated, all admit), 1,000,000-entry deny list (config check ${load}s), penalty box, max_per_ip"
+  echo "cpu_us/req without shield: $without; with shield: $with (last round: ${R_RPS[bulwark]} vs ${R_RPS[bulwark_shield]} req/s; other CPU ${R_OTHER[bulwark]} / ${R_OTHER[bulwark_shield]})"
+  echo
+  echo "bench shield: shield_us_per_req=$cost proxy_us_per_req=$without"
+  return "$failed"
+}
+
 # Future modes (dns, ...) go here as mode_<name>, reusing lib.sh.
 
 usage() {

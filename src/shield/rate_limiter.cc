@@ -1,7 +1,9 @@
 #include "shield/rate_limiter.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "core/config.h"
@@ -146,20 +148,54 @@ RateLimiterStats RateLimiter::stats() const noexcept {
           overflows_.load(std::memory_order_relaxed)};
 }
 
-uint64_t rateKeyHash(std::string_view ruleName, std::string_view keyBytes) noexcept {
-  constexpr uint64_t kOffset = 0xcbf29ce484222325ull;
-  constexpr uint64_t kPrime = 0x100000001b3ull;
-  uint64_t h = kOffset;
-  for (char c : ruleName) h = (h ^ static_cast<unsigned char>(c)) * kPrime;
-  h = (h ^ 0u) * kPrime;  // separator: ("ab","c") and ("a","bc") differ
-  for (char c : keyBytes) h = (h ^ static_cast<unsigned char>(c)) * kPrime;
-  // splitmix64 finaliser: FNV's low bits are weak, and the low bits pick the home slot.
+namespace {
+
+// One 8-byte little-endian word of `p` (whatever the host's byte order: the hash is a wire format).
+uint64_t loadWord(const char* p, std::size_t n) noexcept {
+  uint64_t w = 0;
+  for (std::size_t i = 0; i < n; ++i) w |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  return w;
+}
+
+// Absorbs `bytes` a word at a time (multiply, xor-shift), then their length, so that ("ab","c") and
+// ("a","bc") differ.
+uint64_t absorb(uint64_t h, std::string_view bytes) noexcept {
+  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
+  const char* p = bytes.data();
+  std::size_t n = bytes.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w = 0;
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(&w, p, 8);
+    } else {
+      w = loadWord(p, 8);
+    }
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  h = (h ^ loadWord(p, n)) * kMul;
+  h ^= h >> 29;
+  h = (h ^ bytes.size()) * kMul;
+  return h ^ (h >> 32);
+}
+
+}  // namespace
+
+uint64_t rateKeyPrefix(std::string_view ruleName) noexcept { return absorb(0x243f6a8885a308d3ull, ruleName); }
+
+uint64_t rateKeyHash(uint64_t prefix, std::string_view keyBytes) noexcept {
+  uint64_t h = absorb(prefix, keyBytes);
+  // splitmix64 finaliser: the low bits pick the home slot, so every input bit must reach them.
   h ^= h >> 30;
   h *= 0xbf58476d1ce4e5b9ull;
   h ^= h >> 27;
   h *= 0x94d049bb133111ebull;
   h ^= h >> 31;
   return normalise(h);
+}
+
+uint64_t rateKeyHash(std::string_view ruleName, std::string_view keyBytes) noexcept {
+  return rateKeyHash(rateKeyPrefix(ruleName), keyBytes);
 }
 
 }  // namespace bulwark::shield

@@ -82,9 +82,14 @@ class RateLimiter {
   std::atomic<uint64_t> overflows_{0};
 };
 
-// The table key of (rule, key bytes): FNV-1a 64 over the rule name, a 0 byte and the key bytes, then the
-// splitmix64 finaliser. Fixed constants, no seed: every process on every node computes the same value, so
-// nodes sharing counters through Redis agree on keys. Never 0. Do not change it (it is a wire format).
+// The table key of (rule, key bytes). Fixed constants, no seed: every process on every node computes the
+// same value, so nodes sharing counters through Redis agree on keys. Never 0. Do not change the algorithm
+// (it is a wire format): the rule name, then the key bytes, each absorbed 8 bytes at a time (little-endian
+// words; multiply by 0x9e3779b97f4a7c15, xor-shift) followed by its length, then the splitmix64 finaliser.
 uint64_t rateKeyHash(std::string_view ruleName, std::string_view keyBytes) noexcept;
+// The same in two steps, for callers that hash many keys of one rule: rateKeyHash(rateKeyPrefix(name), key)
+// == rateKeyHash(name, key).
+uint64_t rateKeyPrefix(std::string_view ruleName) noexcept;
+uint64_t rateKeyHash(uint64_t prefix, std::string_view keyBytes) noexcept;
 
 }  // namespace bulwark::shield

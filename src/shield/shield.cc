@@ -159,6 +159,7 @@ std::shared_ptr<const AdminLists> ShieldState::adminLists() const {
 
 struct Shield::Rule {
   std::string name;
+  uint64_t keyPrefix = 0;   // rateKeyPrefix(name)
   std::vector<int> routes;  // route indices; empty = any
   const RateLimitRule* config = nullptr;
   RateSpec spec;
@@ -180,6 +181,7 @@ std::unique_ptr<Shield> Shield::build(const ShieldConfig& config, const std::vec
   for (const RateLimitRule& r : s->config_.rateLimits) {
     Rule rule;
     rule.name = r.name;
+    rule.keyPrefix = rateKeyPrefix(r.name);
     rule.config = &r;
     rule.spec.perSecond = r.perSecond;
     rule.spec.burst = r.burst;
@@ -412,8 +414,8 @@ RequestVerdict Shield::checkRequest(const RequestFacts& facts, const IpAddress& 
             break;
           }
           keyBytes += 'h';
-          uint32_t n = static_cast<uint32_t>(value.size());
-          keyBytes.append(reinterpret_cast<const char*>(&n), sizeof n);
+          const auto n = static_cast<uint32_t>(value.size());  // little-endian: the key is a wire format
+          for (int b = 0; b < 4; ++b) keyBytes += static_cast<char>((n >> (8 * b)) & 0xff);
           keyBytes.append(value);
           break;
         }
@@ -429,7 +431,7 @@ RequestVerdict Shield::checkRequest(const RequestFacts& facts, const IpAddress& 
       verdict.retryAfterSeconds = 1;
       return verdict;
     }
-    const uint64_t key = rateKeyHash(rule.name, keyBytes);
+    const uint64_t key = rateKeyHash(rule.keyPrefix, keyBytes);
     RateDecision d = limiter_->admit(key, rule.spec, nowNs);
     if (d.allowed) {
       if (sync_ != nullptr) sync_->record(shard, key, rule.spec);

