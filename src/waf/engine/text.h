@@ -1,22 +1,28 @@
 // ASCII case helpers shared by the WAF engine (SecLang names and collection keys are ASCII-case-insensitive).
+//
+// ASCII only, whatever the process locale: std::tolower would follow setlocale() and is a library call per
+// byte on the hottest path (every collection key is lower-cased once when stored).
 #pragma once
 
-#include <cctype>
 #include <string>
 #include <string_view>
 
 namespace bulwark::waf {
 
+constexpr char asciiLowerChar(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+
 inline std::string asciiLower(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) c = asciiLowerChar(c);
   return out;
 }
 
 inline bool asciiIequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    if (asciiLowerChar(a[i]) != asciiLowerChar(b[i])) return false;
   }
   return true;
 }

@@ -622,6 +622,15 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
 }
 
 namespace {
+std::size_t transformSlotHash(const char* data, std::size_t size, int chain) noexcept {
+  uint64_t h = reinterpret_cast<uintptr_t>(data) ^ (static_cast<uint64_t>(size) << 40) ^
+               (static_cast<uint64_t>(static_cast<uint32_t>(chain)) * 0x9E3779B97F4A7C15ull);
+  h ^= h >> 31;
+  h *= 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 29;
+  return static_cast<std::size_t>(h);
+}
+
 // Values that never change within the transaction once stored, so they can be cached by address: collection
 // items (never modified once stored) and the request-line scalars. Flags such as REQBODY_ERROR are
 // rewritten in place between phases and could otherwise hit a stale entry.
@@ -637,10 +646,21 @@ bool stableValue(VariableId v) {
 Transaction::CachedValue& Transaction::cachedTransform(const Rule& link, const Candidate& c) {
   // Same bytes (request data never changes once stored) through the same chain give the same result:
   // cache by the exact (pointer, length, chain id) triple, so a lookup can never return another value.
-  TransformCacheKey key{c.value.data(), c.value.size(), link.transformChainId};
-  auto [it, inserted] = transformCache_.try_emplace(key);
-  CachedValue& cv = it->second;
-  if (!inserted) return cv;
+  if (transformValues_.size() * 2 >= transformIndex_.size()) growTransformIndex();
+  const std::size_t mask = transformIndex_.size() - 1;
+  std::size_t h = transformSlotHash(c.value.data(), c.value.size(), link.transformChainId);
+  for (;; ++h) {
+    TransformSlot& slot = transformIndex_[h & mask];
+    if (slot.chain < 0) {
+      slot = TransformSlot{c.value.data(), c.value.size(), link.transformChainId,
+                           static_cast<uint32_t>(transformValues_.size())};
+      break;
+    }
+    if (slot.data == c.value.data() && slot.size == c.value.size() && slot.chain == link.transformChainId) {
+      return transformValues_[slot.index];
+    }
+  }
+  CachedValue& cv = transformValues_.emplace_back();
   if (link.transforms.empty()) {
     cv.view = c.value;
     return cv;
@@ -651,6 +671,18 @@ Transaction::CachedValue& Transaction::cachedTransform(const Rule& link, const C
   cv.storage.assign(cur);
   cv.view = cv.storage;
   return cv;
+}
+
+void Transaction::growTransformIndex() {
+  std::vector<TransformSlot> old = std::move(transformIndex_);
+  transformIndex_.assign(old.empty() ? 256 : old.size() * 2, TransformSlot{});
+  const std::size_t mask = transformIndex_.size() - 1;
+  for (const TransformSlot& o : old) {
+    if (o.chain < 0) continue;
+    std::size_t h = transformSlotHash(o.data, o.size, o.chain);
+    while (transformIndex_[h & mask].chain >= 0) ++h;
+    transformIndex_[h & mask] = o;
+  }
 }
 
 std::string_view Transaction::transformed(const Rule& link, const Candidate& c, std::string& buf) {

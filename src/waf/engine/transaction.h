@@ -101,8 +101,9 @@ class Transaction final : public OperatorContext {
   // Bytes of request body inspected: SecRequestBodyLimit (or ctl:requestBodyLimit), and for bodies
   // without files (anything but multipart) also SecRequestBodyNoFilesLimit, as in v2.
   uint64_t requestBodyLimit() const noexcept {
-    return bodyProcessor_ == "multipart" ? requestBodyLimit_
-                                         : std::min(requestBodyLimit_, program_->body.requestBodyNoFilesLimit);
+    return bodyProcessor_ == "multipart"
+               ? requestBodyLimit_
+               : std::min(requestBodyLimit_, program_->body.requestBodyNoFilesLimit);
   }
   // SecRequestBodyLimitAction Reject; in DetectionOnly v2 processes partially instead (never rejects).
   bool requestBodyLimitReject() const noexcept {
@@ -138,18 +139,6 @@ class Transaction final : public OperatorContext {
     std::string_view key;   // original-case key ("" for scalars)
     std::string_view lkey;  // lower-cased key, for exclusions
     std::string_view value;
-  };
-  struct TransformCacheKey {
-    const char* data;
-    std::size_t size;
-    int chain;
-    bool operator==(const TransformCacheKey&) const = default;
-  };
-  struct TransformCacheHash {
-    std::size_t operator()(const TransformCacheKey& k) const noexcept {
-      return (reinterpret_cast<uintptr_t>(k.data) * 0x9E3779B97F4A7C15ull) ^
-             (k.size * 0xC2B2AE3D27D4EB4Full) ^ static_cast<std::size_t>(k.chain);
-    }
   };
   struct TargetRemoval {
     std::vector<std::pair<int64_t, int64_t>> idRanges;
@@ -229,12 +218,22 @@ class Transaction final : public OperatorContext {
     int16_t bitsDb = -1;  // the group database `bits` came from
   };
   CachedValue& cachedTransform(const Rule& link, const Candidate& c);
+  void growTransformIndex();
   // Runs the link's chain over `value`; the result points into tfScratch_ (or is `value` itself) and is
   // valid until the next call.
   std::string_view applyTransforms(const Rule& link, std::string_view value);
   std::string tfScratch_[2];
   bool prefilterSaysMaybe(const Rule& link, VariableId var, CachedValue& cv);
-  std::unordered_map<TransformCacheKey, CachedValue, TransformCacheHash> transformCache_;
+  // Open-addressing index (linear probing, power-of-two size, at most half full) from (value address,
+  // length, chain) to an entry of transformValues_ (a deque: entries never move, so views stay valid).
+  struct TransformSlot {
+    const char* data = nullptr;
+    std::size_t size = 0;
+    int chain = -1;  // -1: empty slot
+    uint32_t index = 0;
+  };
+  std::vector<TransformSlot> transformIndex_;
+  std::deque<CachedValue> transformValues_;
   const PrefilterSet* prefilter_ = nullptr;  // Hyperscan databases, once built (fixed for this transaction)
   std::vector<uint64_t> prefilterBits_;
   std::chrono::steady_clock::time_point start_;
