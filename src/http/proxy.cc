@@ -334,8 +334,7 @@ HttpSession::HttpSession(Worker& worker, int fd, const sockaddr_storage& peer,
       timer_([this] { onTimer(); }),
       ticket_(ticket),
       awaitingProxyHeader_(listener.config->proxyProtocol),
-      clientAllowListed_(ticket.allowListed),
-      bodyRateTimer_([this] { checkBodyRate(); }) {
+      clientAllowListed_(ticket.allowListed) {
   stream_.fd = fd;
   char ip[INET6_ADDRSTRLEN] = {0};
   if (peer.ss_family == AF_INET6) {
@@ -352,7 +351,6 @@ HttpSession::HttpSession(Worker& worker, int fd, const sockaddr_storage& peer,
     clientPort_ = ntohs(a->sin_port);
   }
   clientIp_ = ip;
-  connIp_ = clientIp_;
   shield::IpAddress::fromSockaddr(reinterpret_cast<const sockaddr*>(&peer), sizeof peer, connAddr_);
   clientAddr_ = connAddr_;
   if (listener.tls) {
@@ -552,7 +550,7 @@ void HttpSession::startRequest(const h1::RequestHead& head, std::size_t headByte
   shieldRule_ = {};
   if (!forwardedFor_.empty()) {
     forwardedFor_.clear();
-    clientIp_ = connIp_;
+    clientIp_ = connAddr_.toString();
     clientAddr_ = connAddr_;
     clientAllowListed_ = ticket_.allowListed;
   }
@@ -596,7 +594,8 @@ void HttpSession::startRequest(const h1::RequestHead& head, std::size_t headByte
   if (rt.shield && !shieldRequest(head, ri)) return;
   if (hasBody && rt.shield && rt.shield->config().connections.minBodyRate > 0) {
     bodyRateMark_ = bytesIn_;
-    worker_.loop().arm(bodyRateTimer_, rt.shield->config().connections.bodyRateWindow);
+    if (!bodyRateTimer_) bodyRateTimer_ = std::make_unique<Timer>([this] { checkBodyRate(); });
+    worker_.loop().arm(*bodyRateTimer_, rt.shield->config().connections.bodyRateWindow);
   }
   if (ri < 0) {
     decision_ = "no_route";
@@ -651,13 +650,13 @@ void HttpSession::startRequest(const h1::RequestHead& head, std::size_t headByte
                  host.empty() ? std::string_view(pool.shared->config.origins.front().address.text) : host);
   }
   if (forwardedFor_.empty()) {
-    appendHeader(h, "X-Forwarded-For", connIp_);
+    appendHeader(h, "X-Forwarded-For", clientIp_);  // the connection's address (no trusted proxy in front)
   } else {
     // From a trusted proxy: its chain goes on, with the proxy itself as the last hop.
     h += "X-Forwarded-For: ";
     h += forwardedFor_;
     h += ", ";
-    h += connIp_;
+    h += connAddr_.toString();
     h += "\r\n";
   }
   appendHeader(h, "X-Forwarded-Proto", listener_->tls ? "https" : "http");
@@ -1237,10 +1236,9 @@ bool HttpSession::readProxyHeader() {
   awaitingProxyHeader_ = false;
   if (header.hasAddresses && !header.local) {
     connAddr_ = header.src;
-    connIp_ = header.src.toString();
+    clientIp_ = header.src.toString();
     clientPort_ = header.srcPort;
     clientAddr_ = connAddr_;
-    clientIp_ = connIp_;
   }
   if (sh == nullptr) return true;
   shield::Refusal why = shield::Refusal::kCount;
@@ -1367,7 +1365,7 @@ void HttpSession::checkBodyRate() {
     return;
   }
   bodyRateMark_ = bytesIn_ + in_.size();
-  worker_.loop().arm(bodyRateTimer_, limits.bodyRateWindow);
+  worker_.loop().arm(*bodyRateTimer_, limits.bodyRateWindow);
 }
 
 void HttpSession::beginResponse(const h1::ResponseHead& head) {
@@ -1508,7 +1506,7 @@ void HttpSession::finishTransaction() {
   if (reqState_ != ReqState::kDone) closeAfterResponse_ = true;  // unread body: framing is lost
   finishWaf();
   endShieldRequest();
-  bodyRateTimer_.cancel();
+  if (bodyRateTimer_) bodyRateTimer_->cancel();
   logAndCount();
   if (closeAfterResponse_ || !clientKeepAlive_ || worker_.draining() || clientEof_) {
     closeWhenFlushed_ = true;
@@ -1778,7 +1776,7 @@ void HttpSession::closeNow() {
   if (waf_) finishWaf();
   endShieldRequest();
   if (const shield::Shield* sh = acceptedRt_->rt->shield.get()) sh->connectionClosed(ticket_);
-  bodyRateTimer_.cancel();
+  if (bodyRateTimer_) bodyRateTimer_->cancel();
   releaseUpstream(false);
   timer_.cancel();
   worker_.loop().remove(stream_.fd);

@@ -188,19 +188,18 @@ class HttpSession final : public IoHandler {
   SteadyClock::time_point upstreamStart_{};
   SteadyClock::time_point firstByteAt_{};
   std::string clientIp_;  // the client as logged and shown to the WAF (X-Forwarded-For/PROXY aware)
-  std::string connIp_;    // the address the connection is known by (TCP peer, or PROXY protocol source)
   uint16_t clientPort_ = 0;
-  shield::IpAddress connAddr_;       // connIp_ as an address
+  shield::IpAddress connAddr_;       // the address the connection is known by (TCP peer or PROXY source)
   shield::IpAddress clientAddr_;     // clientIp_ as an address
   shield::ConnectionTicket ticket_;  // counts in the shield's tables; given back when the session ends
   bool awaitingProxyHeader_ = false;
   bool shieldRequestCounted_ = false;  // counted in max_requests_per_ip until the transaction ends
   bool clientAllowListed_ = false;
-  uint32_t retryAfter_ = 0;      // Retry-After of the local response being sent (0: none)
-  std::string_view shieldRule_;  // the shield rule that decided this request (for the access log)
-  std::string forwardedFor_;     // X-Forwarded-For received from a trusted proxy (joined)
-  uint64_t bodyRateMark_ = 0;    // request body bytes read when the current rate window began
-  Timer bodyRateTimer_;          // checks shield.connections.min_body_rate while a body arrives
+  uint32_t retryAfter_ = 0;               // Retry-After of the local response being sent (0: none)
+  std::string_view shieldRule_;           // the shield rule that decided this request (for the access log)
+  std::string forwardedFor_;              // X-Forwarded-For received from a trusted proxy (joined)
+  uint64_t bodyRateMark_ = 0;             // request body bytes read when the current rate window began
+  std::unique_ptr<Timer> bodyRateTimer_;  // checks shield.connections.min_body_rate (made on first use)
   std::string method_;
   std::string target_;
   std::string host_;
