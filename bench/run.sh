@@ -123,14 +123,15 @@ EOF
 # ---- proxies under test ----------------------------------------------------------------------------------
 # Each start_<name> writes its config into the temp dir, starts it on the proxy CPU and sets PROXY_PID.
 
-start_bulwark() {
-  local port=${PROXY_PORT[bulwark]} conf=$BENCH_TMP/bulwark.yaml
-  cat >"$conf" <<EOF
+# bulwark_config: the proxy's configuration (one worker, one route named `all` to the origin, no access log).
+bulwark_config() {
+  cat <<EOF
 workers: 1
 listeners:
-  - address: 127.0.0.1:$port
+  - address: 127.0.0.1:${PROXY_PORT[bulwark]}
 routes:
-  - match: { prefix: / }
+  - name: all
+    match: { prefix: / }
     pool: origin
 pools:
   origin:
@@ -140,6 +141,11 @@ admin:
   address: 127.0.0.1:$BULWARK_ADMIN_PORT
 access_log: { path: off }
 EOF
+}
+
+start_bulwark() {
+  local conf=$BENCH_TMP/bulwark.yaml
+  bulwark_config >"$conf"
   [[ -x $BULWARK_BIN ]] || { log "bulwark: $BULWARK_BIN is missing"; return 1; }
   bench_start "$BENCH_PROXY_CPU" "$BENCH_TMP/bulwark.out" "$BULWARK_BIN" serve -c "$conf"
   PROXY_PID=$BENCH_LAST_PID
@@ -797,23 +803,10 @@ with open(path, "w") as f:
 PY
 }
 
+# shield_config: the proxy's configuration plus a typical shield.
 shield_config() {
-  local port=${PROXY_PORT[bulwark]}
+  bulwark_config
   cat <<YAML
-workers: 1
-listeners:
-  - address: 127.0.0.1:$port
-routes:
-  - name: all
-    match: { prefix: / }
-    pool: origin
-pools:
-  origin:
-    origins:
-      - address: 127.0.0.1:$ORIGIN_PORT
-admin:
-  address: 127.0.0.1:$BULWARK_ADMIN_PORT
-access_log: { path: off }
 shield:
   rate_limits:
     - { name: per-ip, key: client_ip, rate: 10000000/s, burst: 1000000 }

@@ -122,19 +122,15 @@ std::shared_ptr<RateLimiter> ShieldState::limiter(std::size_t capacity) {
 }
 
 bool ShieldState::addListEntry(bool deny, std::string_view prefix, std::string& error) {
-  IpPrefix p;
-  if (!IpPrefix::parse(prefix, p)) {
-    error = "invalid address or CIDR";
-    return false;
-  }
-  std::lock_guard<std::mutex> lock(listsMutex_);
-  auto next = std::make_shared<AdminLists>(*lists_);
-  (deny ? next->deny : next->allow).add(p);
-  lists_ = std::move(next);
-  return true;
+  return editList(deny, /*add=*/true, prefix, error);
 }
 
 bool ShieldState::removeListEntry(bool deny, std::string_view prefix, std::string& error) {
+  return editList(deny, /*add=*/false, prefix, error);
+}
+
+// Copy, change, publish: workers keep reading the list they have until the new one reaches them.
+bool ShieldState::editList(bool deny, bool add, std::string_view prefix, std::string& error) {
   IpPrefix p;
   if (!IpPrefix::parse(prefix, p)) {
     error = "invalid address or CIDR";
@@ -142,7 +138,10 @@ bool ShieldState::removeListEntry(bool deny, std::string_view prefix, std::strin
   }
   std::lock_guard<std::mutex> lock(listsMutex_);
   auto next = std::make_shared<AdminLists>(*lists_);
-  if (!(deny ? next->deny : next->allow).remove(p)) {
+  IpList& list = deny ? next->deny : next->allow;
+  if (add) {
+    list.add(p);
+  } else if (!list.remove(p)) {
     error = "not listed";
     return false;
   }

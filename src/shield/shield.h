@@ -70,6 +70,8 @@ class ShieldState {
   std::shared_ptr<const AdminLists> adminLists() const;
 
  private:
+  bool editList(bool deny, bool add, std::string_view prefix, std::string& error);
+
   unsigned workers_;
   bool connect_;
   std::shared_ptr<RateLimiter> limiter_;
