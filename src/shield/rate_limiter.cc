@@ -183,9 +183,11 @@ uint64_t absorb(uint64_t h, std::string_view bytes) noexcept {
 
 uint64_t rateKeyPrefix(std::string_view ruleName) noexcept { return absorb(0x243f6a8885a308d3ull, ruleName); }
 
-uint64_t rateKeyHash(uint64_t prefix, std::string_view keyBytes) noexcept {
-  uint64_t h = absorb(prefix, keyBytes);
+uint64_t rateKeyDigest(std::string_view keyBytes) noexcept { return absorb(0x13198a2e03707344ull, keyBytes); }
+
+uint64_t rateKeyCombine(uint64_t prefix, uint64_t digest) noexcept {
   // splitmix64 finaliser: the low bits pick the home slot, so every input bit must reach them.
+  uint64_t h = prefix ^ digest;
   h ^= h >> 30;
   h *= 0xbf58476d1ce4e5b9ull;
   h ^= h >> 27;
@@ -195,7 +197,7 @@ uint64_t rateKeyHash(uint64_t prefix, std::string_view keyBytes) noexcept {
 }
 
 uint64_t rateKeyHash(std::string_view ruleName, std::string_view keyBytes) noexcept {
-  return rateKeyHash(rateKeyPrefix(ruleName), keyBytes);
+  return rateKeyCombine(rateKeyPrefix(ruleName), rateKeyDigest(keyBytes));
 }
 
 }  // namespace bulwark::shield

@@ -84,12 +84,14 @@ class RateLimiter {
 
 // The table key of (rule, key bytes). Fixed constants, no seed: every process on every node computes the
 // same value, so nodes sharing counters through Redis agree on keys. Never 0. Do not change the algorithm
-// (it is a wire format): the rule name, then the key bytes, each absorbed 8 bytes at a time (little-endian
-// words; multiply by 0x9e3779b97f4a7c15, xor-shift) followed by its length, then the splitmix64 finaliser.
+// (it is a wire format): the rule name and the key bytes are each absorbed 8 bytes at a time (little-endian
+// words; xor, multiply by 0x9e3779b97f4a7c15, xor-shift by 29) followed by their length, from two different
+// start values; the two results are xor-ed and put through the splitmix64 finaliser.
 uint64_t rateKeyHash(std::string_view ruleName, std::string_view keyBytes) noexcept;
-// The same in two steps, for callers that hash many keys of one rule: rateKeyHash(rateKeyPrefix(name), key)
-// == rateKeyHash(name, key).
+// The same in parts, for callers that key several rules by the same bytes:
+// rateKeyHash(name, key) == rateKeyCombine(rateKeyPrefix(name), rateKeyDigest(key)).
 uint64_t rateKeyPrefix(std::string_view ruleName) noexcept;
-uint64_t rateKeyHash(uint64_t prefix, std::string_view keyBytes) noexcept;
+uint64_t rateKeyDigest(std::string_view keyBytes) noexcept;
+uint64_t rateKeyCombine(uint64_t prefix, uint64_t digest) noexcept;
 
 }  // namespace bulwark::shield

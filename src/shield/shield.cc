@@ -159,6 +159,7 @@ std::shared_ptr<const AdminLists> ShieldState::adminLists() const {
 struct Shield::Rule {
   std::string name;
   uint64_t keyPrefix = 0;   // rateKeyPrefix(name)
+  std::size_t keySpec = 0;  // index of the first rule with the same key parts (their key bytes are equal)
   std::vector<int> routes;  // route indices; empty = any
   const RateLimitRule* config = nullptr;
   RateSpec spec;
@@ -196,6 +197,17 @@ std::unique_ptr<Shield> Shield::build(const ShieldConfig& config, const std::vec
                                   label("rule", r.name) + "," + label("action", "log"));
     rule.unavailable = metrics.counter("bulwark_shield_decisions_total", help,
                                        label("rule", r.name) + "," + label("action", "unavailable"));
+    rule.keySpec = s->rules_.size();
+    for (std::size_t j = 0; j < s->rules_.size(); ++j) {
+      const std::vector<RateKeyPart>& other = s->rules_[j].config->key;
+      if (std::equal(r.key.begin(), r.key.end(), other.begin(), other.end(),
+                     [](const RateKeyPart& a, const RateKeyPart& b) {
+                       return a.kind == b.kind && equalsIgnoreCase(a.header, b.header);
+                     })) {
+        rule.keySpec = s->rules_[j].keySpec;
+        break;
+      }
+    }
     s->rules_.push_back(std::move(rule));
   }
   if (!loadList(config.trustedProxies, {}, s->trusted_, error) ||
@@ -366,11 +378,44 @@ IpAddress Shield::clientFromForwardedFor(const IpAddress& peer,
   return client;
 }
 
+// The key bytes of `rule` for a request: each part tagged and (headers) length-prefixed, so that different
+// splits can never give the same bytes. False when the request lacks a header the key names: the rule does
+// not apply to it (as Envoy's descriptors).
+bool Shield::keyBytesOf(const RateLimitRule& rule, const RequestFacts& facts, const IpAddress& client,
+                        std::string& out) noexcept {
+  out.clear();
+  std::string_view value;
+  for (const RateKeyPart& part : rule.key) {
+    switch (part.kind) {
+      case RateKeyKind::kClientIp:
+        out += 'i';
+        appendRawAddress(out, client);
+        break;
+      case RateKeyKind::kClientPrefix:
+        out += 'p';
+        appendRawAddress(out, client.masked(client.isV4() ? 24 : 64));
+        break;
+      case RateKeyKind::kHeader: {
+        if (facts.headers == nullptr || !facts.headers->find(part.header, value)) return false;
+        out += 'h';
+        const auto n = static_cast<uint32_t>(value.size());  // little-endian: the key is a wire format
+        for (int b = 0; b < 4; ++b) out += static_cast<char>((n >> (8 * b)) & 0xff);
+        out.append(value);
+        break;
+      }
+    }
+  }
+  return true;
+}
+
 RequestVerdict Shield::checkRequest(const RequestFacts& facts, const IpAddress& client, bool allowListed,
                                     int64_t nowNs, unsigned shard) const noexcept {
   RequestVerdict verdict;
   if (allowListed || rules_.empty()) return verdict;
   thread_local std::string keyBytes;  // keeps its capacity: no allocation per request once warm
+  constexpr std::size_t kDigestCache = 32;
+  uint64_t digests[kDigestCache];
+  uint32_t digestKnown = 0;
   const std::string_view host = withoutPort(facts.host);
   for (std::size_t i = 0; i < rules_.size(); ++i) {
     const Rule& rule = rules_[i];
@@ -393,35 +438,19 @@ RequestVerdict Shield::checkRequest(const RequestFacts& facts, const IpAddress& 
       if (facts.headers == nullptr || !facts.headers->find(m.header, value)) continue;
       if (m.headerValue && value != *m.headerValue) continue;
     }
-    // The key: each part length-prefixed, so that different splits can never give the same bytes. A rule
-    // keyed by a header the request does not carry does not apply to it (as Envoy's descriptors).
-    keyBytes.clear();
-    bool complete = true;
-    for (const RateKeyPart& part : rule.config->key) {
-      switch (part.kind) {
-        case RateKeyKind::kClientIp:
-          keyBytes += 'i';
-          appendRawAddress(keyBytes, client);
-          break;
-        case RateKeyKind::kClientPrefix:
-          keyBytes += 'p';
-          appendRawAddress(keyBytes, client.masked(client.isV4() ? 24 : 64));
-          break;
-        case RateKeyKind::kHeader: {
-          if (facts.headers == nullptr || !facts.headers->find(part.header, value)) {
-            complete = false;
-            break;
-          }
-          keyBytes += 'h';
-          const auto n = static_cast<uint32_t>(value.size());  // little-endian: the key is a wire format
-          for (int b = 0; b < 4; ++b) keyBytes += static_cast<char>((n >> (8 * b)) & 0xff);
-          keyBytes.append(value);
-          break;
-        }
+    // The key digest, once per request for each distinct set of key parts (kDigestCache of them).
+    uint64_t digest = 0;
+    const bool cacheable = rule.keySpec < kDigestCache;
+    if (cacheable && (digestKnown & (1u << rule.keySpec)) != 0) {
+      digest = digests[rule.keySpec];
+    } else {
+      if (!keyBytesOf(*rule.config, facts, client, keyBytes)) continue;
+      digest = rateKeyDigest(keyBytes);
+      if (cacheable) {
+        digests[rule.keySpec] = digest;
+        digestKnown |= 1u << rule.keySpec;
       }
-      if (!complete) break;
     }
-    if (!complete) continue;
     if (sync_ != nullptr && config_.redisFailure == RedisFailure::kDeny && !sync_->healthy()) {
       // The shared counters are unreachable and the operator chose to refuse rather than limit per node.
       rule.unavailable->add(shard);
@@ -430,7 +459,7 @@ RequestVerdict Shield::checkRequest(const RequestFacts& facts, const IpAddress& 
       verdict.retryAfterSeconds = 1;
       return verdict;
     }
-    const uint64_t key = rateKeyHash(rule.keyPrefix, keyBytes);
+    const uint64_t key = rateKeyCombine(rule.keyPrefix, digest);
     RateDecision d = limiter_->admit(key, rule.spec, nowNs);
     if (d.allowed) {
       if (sync_ != nullptr) sync_->record(shard, key, rule.spec);

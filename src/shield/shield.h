@@ -180,6 +180,8 @@ class Shield {
  private:
   struct Rule;
   Shield();
+  static bool keyBytesOf(const RateLimitRule& rule, const RequestFacts& facts, const IpAddress& client,
+                         std::string& out) noexcept;
   bool refusedByLists(const IpAddress& client, const AdminLists* lists, unsigned shard, bool& allowListed,
                       Refusal& why) const noexcept;
   void countRefusal(Refusal why, unsigned shard) const noexcept;
