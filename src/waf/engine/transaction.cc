@@ -44,6 +44,20 @@ std::string urlDecodeArg(std::string_view s, bool& invalid) {
   return out;
 }
 
+std::string percentDecodePath(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hexValue(s[i + 1]) >= 0 && hexValue(s[i + 2]) >= 0) {
+      out += static_cast<char>(hexValue(s[i + 1]) * 16 + hexValue(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 int64_t toInt(std::string_view s) {
   // atoi semantics, as ModSecurity v2 uses for numeric setvar arithmetic.
   std::size_t i = 0;
@@ -181,10 +195,12 @@ void Transaction::setRequestLine(std::string_view method, std::string_view uri, 
   }
   setScalar(VariableId::kRequestUri, path);
   std::size_t q = path.find('?');
-  std::string_view file = path.substr(0, q);
-  setScalar(VariableId::kRequestFilename, file);
+  // REQUEST_FILENAME and REQUEST_BASENAME are percent-decoded, as in v2 (Apache decodes the parsed path
+  // before ModSecurity sees it) and v3; '+' stays '+' in a path, an invalid escape stays as it is.
+  std::string file = percentDecodePath(path.substr(0, q));
   std::size_t slash = file.rfind('/');
-  setScalar(VariableId::kRequestBasename, slash == std::string_view::npos ? file : file.substr(slash + 1));
+  setScalar(VariableId::kRequestBasename, slash == std::string::npos ? file : file.substr(slash + 1));
+  setScalar(VariableId::kRequestFilename, file);
   if (q != std::string_view::npos) {
     std::string_view qs = path.substr(q + 1);
     setScalar(VariableId::kQueryString, qs);
@@ -429,6 +445,9 @@ void Transaction::runPhase(int phase) {
     const Rule& r = *list[i];
     if (r.isMarker || ruleRemoved(r)) continue;
     currentRule_ = &r;
+    // MATCHED_VARS holds the matches of the rule (chain) being evaluated only: v2 clears it whenever a
+    // rule ends, so a chain link reading it never sees an earlier rule's matches.
+    collections_[idx(VariableId::kMatchedVars)].clear();
     bool matched = true;
     for (const Rule* link = &r; link != nullptr; link = link->chained) {
       if (!evaluateLink(r, *link, phase)) {

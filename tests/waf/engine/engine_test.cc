@@ -167,6 +167,32 @@ SecRule TX:/^MSC_/ "!@streq 0" "id:2,phase:2,pass,t:none,msg:'internal error fla
   EXPECT_FALSE(matched(*fine, 2));
 }
 
+TEST(WafEngine, MatchedVarsHoldOnlyTheCurrentRulesMatches) {
+  auto p = compileOk(R"(SecRule ARGS:a "@rx evil" "id:1,phase:2,pass"
+SecRule ARGS:b "@rx x" "id:2,phase:2,pass,chain"
+  SecRule MATCHED_VARS "@rx evil" ""
+SecRule ARGS:b "@rx x" "id:3,phase:2,pass,chain"
+  SecRule MATCHED_VARS "@rx ^x$" "")");
+  ASSERT_TRUE(p);
+  auto tx = run(p, "/?a=evil&b=x");
+  EXPECT_TRUE(matched(*tx, 1));
+  EXPECT_FALSE(matched(*tx, 2));  // rule 1's match is not in rule 2's MATCHED_VARS
+  EXPECT_TRUE(matched(*tx, 3));   // the chain starter's own match is
+}
+
+TEST(WafEngine, RequestFilenameIsPercentDecoded) {
+  auto p = compileOk(R"(SecRule REQUEST_FILENAME "@streq /a b/c(+.php" "id:1,phase:1,pass"
+SecRule REQUEST_BASENAME "@streq c(+.php" "id:2,phase:1,pass"
+SecRule REQUEST_URI "@streq /a%20b/c%28+.php?q=%41" "id:3,phase:1,pass"
+SecRule REQUEST_FILENAME "@streq /bad%zz" "id:4,phase:1,pass")");
+  ASSERT_TRUE(p);
+  auto tx = run(p, "/a%20b/c%28+.php?q=%41");
+  EXPECT_TRUE(matched(*tx, 1));
+  EXPECT_TRUE(matched(*tx, 2));
+  EXPECT_TRUE(matched(*tx, 3));                 // REQUEST_URI stays as sent
+  EXPECT_TRUE(matched(*run(p, "/bad%zz"), 4));  // an invalid escape is kept
+}
+
 TEST(WafEngine, BodiesWithoutFilesFollowTheNoFilesLimit) {
   auto p = compileOk(R"(SecRuleEngine On
 SecRequestBodyAccess On
