@@ -258,6 +258,24 @@ def test_rules_match_and_key_as_configured(procs):
     wait_for(lambda: any(e["decision"] == "rate_limit_log" for e in shield_events(gw)), message="log event")
 
 
+def test_unreachable_redis_fails_open_or_closed_as_configured(procs):
+    dead = helpers.free_port()  # nothing listens there
+    rule = {"name": "per-ip", "key": "client_ip", "rate": "1/min", "burst": 2}
+    respond = [{"name": "r", "match": {"prefix": "/"}, "respond": {"status": 200}}]
+    local = procs.gateway(routes=respond, shield={"rate_limits": [rule], "redis": f"127.0.0.1:{dead}"})
+    deny = procs.gateway(routes=respond, shield={"rate_limits": [rule], "redis": f"127.0.0.1:{dead}",
+                                                 "redis_failure": "deny"})
+    for g in (local, deny):
+        wait_for(lambda g=g: g.metric("bulwark_shield_redis_up") == 0, message="redis down noticed")
+    # local (default): the limit is enforced by this node alone.
+    assert [get(local.port, source="127.0.0.27")[0] for _ in range(3)] == [200, 200, 429]
+    # deny: every request a rule applies to is refused while the shared counters are unreachable.
+    status, headers, body = get(deny.port, source="127.0.0.27")
+    assert status == 503 and headers["Retry-After"] == "1" and headers["X-Request-Id"].encode() in body
+    assert deny.metric("bulwark_shield_decisions_total", rule="per-ip", action="unavailable") == 1
+    assert deny.metric("bulwark_rejected_requests_total", reason="shield_unavailable") == 1
+
+
 # ------------------------------------------------------------------------------------------------ connections
 
 
