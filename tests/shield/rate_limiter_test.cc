@@ -143,7 +143,7 @@ TEST(RateLimiter, ExactAcrossThreads) {
   constexpr int kThreads = 4;
   std::atomic<int64_t> admitted{0};
   std::atomic<bool> go{false};
-  const auto start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point start;  // set just before `go`, which publishes it
   const auto duration = std::chrono::milliseconds(500);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -160,6 +160,7 @@ TEST(RateLimiter, ExactAcrossThreads) {
       admitted += mine;
     });
   }
+  start = std::chrono::steady_clock::now();
   go = true;
   for (auto& th : threads) th.join();
   const double expected = spec.perSecond * 0.5 + spec.burst;  // 1200
