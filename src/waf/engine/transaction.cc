@@ -694,7 +694,8 @@ Transaction::CachedValue& Transaction::cachedTransform(const Rule& link, const C
 
 void Transaction::growTransformIndex() {
   std::vector<TransformSlot> old = std::move(transformIndex_);
-  transformIndex_.assign(old.empty() ? 256 : old.size() * 2, TransformSlot{});
+  // CRS reads a typical request's values through ~25 chains: start big enough for that.
+  transformIndex_.assign(old.empty() ? 2048 : old.size() * 2, TransformSlot{});
   const std::size_t mask = transformIndex_.size() - 1;
   for (const TransformSlot& o : old) {
     if (o.chain < 0) continue;
