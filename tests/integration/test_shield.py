@@ -121,6 +121,12 @@ def test_contract_snippet_works_with_the_minimal_config(procs, tmp_path):
     assert entry["status"] == 429 and entry["rule"] == "per-ip" and entry["decision"] == "rate_limited"
 
 
+def test_example_shield_config_is_valid():
+    r = subprocess.run([str(helpers.BULWARK), "check", "-c", str(ROOT / "examples" / "shield.yaml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
 FLOODER = r"""
 import json, socket, sys, time
 port, source, rate, seconds = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
