@@ -441,6 +441,7 @@ void Transaction::runPhase(int phase) {
   if (allowRequest_ && phase <= 2) return;
   if (intervention_.disrupted) return;
   const auto& list = program_->phases[static_cast<std::size_t>(phase)];
+  ++dataVersion_;  // request data only changes between phases (headers, body, response): unions are stale
   for (std::size_t i = 0; i < list.size(); ++i) {
     const Rule& r = *list[i];
     if (r.isMarker || ruleRemoved(r)) continue;
@@ -542,8 +543,8 @@ void Transaction::collectFrom(const Collection& c, VariableId var, const Target&
   }
 }
 
-void Transaction::collect(const Rule& starter, const Rule& link, const Target& t,
-                          std::vector<Candidate>& out) {
+void Transaction::collect(const Rule& starter, const Rule& link, const Target& t, std::vector<Candidate>& out,
+                          bool applyExclusions) {
   const std::size_t first = out.size();
   auto coll = [&](VariableId v) -> const Collection& { return collections_[idx(v)]; };
   switch (t.var) {
@@ -627,6 +628,7 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
       break;
   }
   // Exclusions (rule `!X:y`, SecRuleUpdateTarget, ctl:ruleRemoveTarget*).
+  if (!applyExclusions) return;
   std::size_t w = first;
   for (std::size_t i = first; i < out.size(); ++i) {
     VariableId exclVar = out[i].var;
@@ -725,18 +727,21 @@ std::string_view Transaction::applyTransforms(const Rule& link, std::string_view
   return cur;
 }
 
+bool Transaction::scanned(const Rule& link, int16_t db, CachedValue& cv) {
+  if (cv.bits >= 0) return cv.bitsDb == db;  // scanned already (for another variable's database: unusable)
+  cv.bits = static_cast<int32_t>(prefilterBits_.size());
+  cv.bitsDb = db;
+  prefilterBits_.resize(prefilterBits_.size() + prefilter_->words(link.prefilterGroup), 0);
+  prefilter_->scan(link.prefilterGroup, db, cv.view, prefilterBits_.data() + cv.bits);
+  return true;
+}
+
 bool Transaction::prefilterSaysMaybe(const Rule& link, VariableId var, CachedValue& cv) {
   const PrefilterPlan::Group& g =
       program_->prefilter->plan().groups[static_cast<std::size_t>(link.prefilterGroup)];
   const int16_t db = g.databaseOfVar[static_cast<std::size_t>(var)];
   if (db < 0) return true;  // read by one rule of the group: its PCRE2 call is cheaper than a scan
-  if (cv.bits >= 0 && cv.bitsDb != db) return true;  // scanned for another variable's database
-  if (cv.bits < 0) {
-    cv.bits = static_cast<int32_t>(prefilterBits_.size());
-    cv.bitsDb = db;
-    prefilterBits_.resize(prefilterBits_.size() + prefilter_->words(link.prefilterGroup), 0);
-    prefilter_->scan(link.prefilterGroup, db, cv.view, prefilterBits_.data() + cv.bits);
-  }
+  if (!scanned(link, db, cv)) return true;
   const auto slot = static_cast<std::size_t>(link.prefilterSlot);
   return ((prefilterBits_[static_cast<std::size_t>(cv.bits) + (slot >> 6)] >> (slot & 63)) & 1) != 0;
 }
@@ -749,12 +754,65 @@ void Transaction::unsetCapture(int index) {
   collections_[idx(VariableId::kTx)].remove(std::to_string(index));
 }
 
+const uint64_t* Transaction::unionBits(const Rule& starter, const Rule& link, VariableId var) {
+  const PrefilterPlan& plan = program_->prefilter->plan();
+  const std::size_t kVars = static_cast<std::size_t>(VariableId::kCount);
+  if (unionBits_.empty()) unionBits_.assign(plan.groups.size() * kVars, UnionBits{});
+  UnionBits& u =
+      unionBits_[static_cast<std::size_t>(link.prefilterGroup) * kVars + static_cast<std::size_t>(var)];
+  if (u.version != dataVersion_) {
+    u.version = dataVersion_;
+    u.offset = -1;
+    const int16_t db = plan.groups[static_cast<std::size_t>(link.prefilterGroup)].databaseOfVar[idx(var)];
+    if (db >= 0) {
+      // Every value of the variable (no key, selector or exclusion: a superset of what any rule reads),
+      // transformed by the group's chain and scanned: what is not in the union matches no value.
+      std::vector<Candidate>& all = unionScratch_;
+      all.clear();
+      Target t;
+      t.var = var;
+      collect(starter, link, t, all, false);
+      const std::size_t words = prefilter_->words(link.prefilterGroup);
+      const auto offset = static_cast<int32_t>(prefilterBits_.size());
+      prefilterBits_.resize(prefilterBits_.size() + words, 0);
+      bool decided = true;
+      for (const Candidate& c : all) {
+        CachedValue& cv = cachedTransform(link, c);
+        if (!scanned(link, db, cv)) {
+          decided = false;
+          break;
+        }
+        for (std::size_t w = 0; w < words; ++w) {
+          prefilterBits_[static_cast<std::size_t>(offset) + w] |=
+              prefilterBits_[static_cast<std::size_t>(cv.bits) + w];
+        }
+      }
+      if (decided) u.offset = offset;
+    }
+  }
+  return u.offset < 0 ? nullptr : prefilterBits_.data() + u.offset;
+}
+
+bool Transaction::cannotMatch(const Rule& starter, const Rule& link) {
+  // Decided without looking at single values when Hyperscan reported the rule's pattern for none of the
+  // values of any of its targets. Only for a plain @rx (a negated one matches exactly when nothing does).
+  if (prefilter_ == nullptr || link.prefilterSlot < 0 || link.opNegated || link.targets.empty()) return false;
+  const auto slot = static_cast<std::size_t>(link.prefilterSlot);
+  for (const Target& t : link.targets) {
+    if (t.count || !stableValue(t.var)) return false;
+    const uint64_t* bits = unionBits(starter, link, t.var);
+    if (bits == nullptr || ((bits[slot >> 6] >> (slot & 63)) & 1) != 0) return false;
+  }
+  return true;
+}
+
 bool Transaction::evaluateLink(const Rule& starter, const Rule& link, int phase) {
   if (link.isAction) {
     matchedVarName_.clear();
     runActions(link);
     return true;
   }
+  if (cannotMatch(starter, link)) return false;
   std::vector<Candidate>& candidates = candidates_;  // reused: no allocation per rule once warm
   candidates.clear();
   copyMutable_ = !link.setvars.empty() || !link.setenvs.empty();

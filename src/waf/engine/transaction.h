@@ -150,7 +150,8 @@ class Transaction final : public OperatorContext {
   void runPhase(int phase);
   bool ruleRemoved(const Rule& r) const;
   bool evaluateLink(const Rule& starter, const Rule& link, int phase);
-  void collect(const Rule& starter, const Rule& link, const Target& t, std::vector<Candidate>& out);
+  void collect(const Rule& starter, const Rule& link, const Target& t, std::vector<Candidate>& out,
+               bool applyExclusions = true);
   void collectFrom(const Collection& c, VariableId var, const Target& t, bool names,
                    std::vector<Candidate>& out);
   bool excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view lkey);
@@ -224,6 +225,19 @@ class Transaction final : public OperatorContext {
   std::string_view applyTransforms(const Rule& link, std::string_view value);
   std::string tfScratch_[2];
   bool prefilterSaysMaybe(const Rule& link, VariableId var, CachedValue& cv);
+  // Scans cv with database `db` once; false if it was scanned with another database.
+  bool scanned(const Rule& link, int16_t db, CachedValue& cv);
+  // The OR of the prefilter bits of every value of `var` through the link's group (per phase), or null
+  // when that cannot be known (no database for the variable).
+  const uint64_t* unionBits(const Rule& starter, const Rule& link, VariableId var);
+  bool cannotMatch(const Rule& starter, const Rule& link);
+  struct UnionBits {
+    uint32_t version = 0;
+    int32_t offset = -1;
+  };
+  std::vector<UnionBits> unionBits_;  // [group * VariableId::kCount + var]
+  std::vector<Candidate> unionScratch_;
+  uint32_t dataVersion_ = 0;
   // Open-addressing index (linear probing, power-of-two size, at most half full) from (value address,
   // length, chain) to an entry of transformValues_ (a deque: entries never move, so views stay valid).
   struct TransformSlot {

@@ -263,6 +263,33 @@ TEST(WafPrefilter, VerdictsAndCapturesEqualPcreOnly) {
   EXPECT_EQ(cap, "UNION  SELECT");
 }
 
+// Rules decided from the union of a variable's scan results must still see data added in a later phase
+// (body arguments) and still respect keys and exclusions.
+TEST(WafPrefilter, UnionDecisionsFollowPhasesKeysAndExclusions) {
+  CompileResult r = compileText(R"RULES(SecRuleEngine On
+SecRequestBodyAccess On
+SecRule ARGS "@rx attack" "id:1,phase:1,pass,t:none,t:lowercase"
+SecRule ARGS "@rx evil" "id:2,phase:1,pass,t:none,t:lowercase"
+SecRule ARGS "@rx attack" "id:3,phase:2,pass,t:none,t:lowercase"
+SecRule ARGS "@rx evil" "id:4,phase:2,pass,t:none,t:lowercase"
+SecRule ARGS:b "@rx attack" "id:5,phase:2,pass,t:none,t:lowercase"
+SecRule ARGS|!ARGS:p "@rx evil" "id:6,phase:2,pass,t:none,t:lowercase"
+)RULES",
+                                "test.conf");
+  ASSERT_TRUE(r.program && r.program->prefilter);
+  ASSERT_TRUE(r.program->prefilter->buildNow());
+  Transaction tx(r.program, TxInfo{"192.0.2.1", 5555, "127.0.0.1", 80, "uid1", "example.com"});
+  tx.setRequestLine("POST", "/?a=ATTACK", "HTTP/1.1");
+  tx.addRequestHeader("Content-Type", "application/x-www-form-urlencoded");
+  tx.processRequestHeaders();
+  const std::string body = "p=Evil&q=fine";
+  tx.appendRequestBody(body);
+  tx.processRequestBody();
+  std::vector<int64_t> ids;
+  for (const auto& m : tx.matches()) ids.push_back(m.rule->id);
+  EXPECT_EQ(ids, (std::vector<int64_t>{1, 3, 4}));  // 2: no body yet; 5: b absent; 6: p excluded
+}
+
 TEST(WafPrefilter, FirstTransactionStartsTheBackgroundBuild) {
   TempDir dir;
   ::setenv("BULWARK_CACHE_DIR", dir.path().c_str(), 1);
