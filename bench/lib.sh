@@ -183,6 +183,18 @@ bench_cpu_ticks() {
   echo "$total"
 }
 
+# bench_user_ticks PID: utime only (clock ticks) summed over PID and its descendants: the CPU spent in the
+# process's own code, without the kernel's work for its system calls and sockets.
+bench_user_ticks() {
+  local p total=0 stat f
+  for p in $(bench_tree "$1"); do
+    stat=$(<"/proc/$p/stat") 2>/dev/null || continue
+    read -r -a f <<<"${stat##*) }"
+    total=$((total + ${f[11]:-0}))
+  done
+  echo "$total"
+}
+
 # bench_sys_busy_ticks: busy clock ticks of all CPUs together (user+nice+system+irq+softirq; not steal).
 bench_sys_busy_ticks() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8; exit}' /proc/stat; }
 

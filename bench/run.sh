@@ -221,12 +221,12 @@ EOF
 
 # ---- proxy mode ------------------------------------------------------------------------------------------
 
-declare -A R_OTHER R_LOAD R_STATUS R_RPS R_US R_CPU R_P50 R_P99 R_REQS R_ERRS R_RSS R_NOTE
+declare -A R_OTHER R_LOAD R_STATUS R_RPS R_US R_UUS R_CPU R_P50 R_P99 R_REQS R_ERRS R_RSS R_NOTE
 
 # result_init NAME: a failed result (nan numbers), to be filled in by a successful measurement.
 result_init() {
   local name=$1
-  R_STATUS[$name]=FAIL R_RPS[$name]=nan R_US[$name]=nan R_CPU[$name]=- R_P50[$name]=- R_P99[$name]=-
+  R_STATUS[$name]=FAIL R_RPS[$name]=nan R_US[$name]=nan R_UUS[$name]=nan R_CPU[$name]=- R_P50[$name]=- R_P99[$name]=-
   R_REQS[$name]=- R_ERRS[$name]=- R_RSS[$name]=nan R_NOTE[$name]="" R_OTHER[$name]=- R_LOAD[$name]=-
 }
 
@@ -267,11 +267,11 @@ measure_proxy() {
     bench_wrk "$BENCH_TMP/wrk-$name-warmup.out" "$BENCH_WARMUP" "$BENCH_CONNS" "$url" >/dev/null
   fi
   out=$BENCH_TMP/wrk-$name.out
-  local s0 s1 o0 o1 c0 c1
+  local s0 s1 o0 o1 c0 c1 u0 u1
   s0=$(bench_sys_busy_ticks) o0=$(bench_cpu_ticks "$ORIGIN_PID") c0=$(bench_reaped_ticks)
-  t0=$(bench_cpu_ticks "$PROXY_PID")
+  t0=$(bench_cpu_ticks "$PROXY_PID") u0=$(bench_user_ticks "$PROXY_PID")
   bench_wrk "$out" "$BENCH_DURATION" "$BENCH_CONNS" "$url"
-  t1=$(bench_cpu_ticks "$PROXY_PID")
+  t1=$(bench_cpu_ticks "$PROXY_PID") u1=$(bench_user_ticks "$PROXY_PID")
   s1=$(bench_sys_busy_ticks) o1=$(bench_cpu_ticks "$ORIGIN_PID") c1=$(bench_reaped_ticks)
   # CPU used on the machine by anything but the proxy, the origin and wrk while we measured: other tenants
   # (a compiler, ...) make the numbers noisy, so say so.
@@ -300,6 +300,7 @@ measure_proxy() {
   fi
   R_RPS[$name]=$(awk -v r="$WRK_RPS" 'BEGIN {printf "%.0f", r}')
   R_US[$name]=$(awk -v s="$secs" -v n="$WRK_REQS" 'BEGIN {printf "%.1f", s * 1e6 / n}')
+  R_UUS[$name]=$(awk -v t=$((u1 - u0)) -v hz="$CLK_TCK" -v n="$WRK_REQS" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
   R_STATUS[$name]=ok
   log "$name: ${R_RPS[$name]} req/s, ${R_US[$name]} µs CPU/req (${secs}s CPU for $WRK_REQS requests)"
 }
@@ -829,7 +830,7 @@ start_bulwark_shield() {
 
 mode_shield() {
   local failed=0 rounds=${BENCH_SHIELD_ROUNDS:-2} i name load=nan a b
-  declare -A SUM=([bulwark]=0 [bulwark_shield]=0) OK=([bulwark]=0 [bulwark_shield]=0)
+  declare -A SUM=([bulwark]=0 [bulwark_shield]=0) USUM=([bulwark]=0 [bulwark_shield]=0) OK=([bulwark]=0 [bulwark_shield]=0)
   bench_need_pkgs nginx wrk curl python3 procps util-linux
   bench_need_bulwark
   bench_init
@@ -852,6 +853,7 @@ mode_shield() {
     for name in bulwark bulwark_shield; do
       if measure_proxy "$name" 0; then
         SUM[$name]=$(awk -v a="${SUM[$name]}" -v b="${R_US[$name]}" 'BEGIN {print a + b}')
+        USUM[$name]=$(awk -v a="${USUM[$name]}" -v b="${R_UUS[$name]}" 'BEGIN {print a + b}')
         OK[$name]=$((OK[$name] + 1))
       else
         failed=1
@@ -863,11 +865,18 @@ mode_shield() {
   ((OK[bulwark] > 0)) && without=$(awk -v s="${SUM[bulwark]}" -v n="${OK[bulwark]}" 'BEGIN {printf "%.2f", s / n}')
   ((OK[bulwark_shield] > 0)) && with=$(awk -v s="${SUM[bulwark_shield]}" -v n="${OK[bulwark_shield]}" 'BEGIN {printf "%.2f", s / n}')
   [[ $with != nan && $without != nan ]] && cost=$(awk -v a="$with" -v b="$without" 'BEGIN {printf "%.2f", a - b}')
+  local uwith=nan uwithout=nan ucost=nan
+  if ((OK[bulwark] > 0 && OK[bulwark_shield] > 0)); then
+    uwithout=$(awk -v s="${USUM[bulwark]}" -v n="${OK[bulwark]}" 'BEGIN {printf "%.2f", s / n}')
+    uwith=$(awk -v s="${USUM[bulwark_shield]}" -v n="${OK[bulwark_shield]}" 'BEGIN {printf "%.2f", s / n}')
+    ucost=$(awk -v a="$uwith" -v b="$uwithout" 'BEGIN {printf "%.2f", a - b}')
+  fi
   echo
   printf 'shield benchmark: wrk -t1 -c%s -d%ss keep-alive GET / through Bulwark (1 worker), %s rounds each, alternating\n' \
     "$BENCH_CONNS" "$BENCH_DURATION" "$rounds"
   echo "shield: 5 rate-limit rules (all evaluated, all admit), 1,000,000-entry deny list (config check ${load}s), penalty box, max_per_ip"
   echo "cpu_us/req without shield: $without; with shield: $with (last round: ${R_RPS[bulwark]} vs ${R_RPS[bulwark_shield]} req/s; other CPU ${R_OTHER[bulwark]} / ${R_OTHER[bulwark_shield]})"
+  echo "user-mode cpu_us/req (the shield makes no system call per request, so its cost is all here): without $uwithout, with $uwith, difference $ucost"
   echo
   echo "bench shield: shield_us_per_req=$cost proxy_us_per_req=$without"
   return "$failed"
