@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 
 #include "core/buffer.h"
 #include "core/log.h"
@@ -180,6 +181,24 @@ std::string AdminServer::statusJson() const {
   j += "\",\"workers\":" + std::to_string(hooks_.workers);
   j += ",\"draining\":";
   j += hooks_.draining() ? "true" : "false";
+  if (rt->waf) {
+    // The compiled rules and their Hyperscan prefilter (docs/waf-prefilter.md): "building" right after a
+    // start or reload, "ready" once the databases are loaded or compiled.
+    j += ",\"waf\":{\"rules\":" + std::to_string(rt->waf->ruleCount) + ",\"prefilter\":\"";
+    j += rt->waf->prefilter ? rt->waf->prefilter->stateName() : "off";
+    j += '"';
+    if (const waf::PrefilterSet* set = rt->waf->prefilter ? rt->waf->prefilter->peek() : nullptr) {
+      const waf::PrefilterStats& st = set->stats();
+      j += ",\"prefilter_patterns\":" + std::to_string(st.patterns) +
+           ",\"prefilter_pcre_only\":" + std::to_string(st.unsupported) +
+           ",\"prefilter_databases_from_cache\":" + std::to_string(st.cacheHits);
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%.3f", st.seconds);
+      j += ",\"prefilter_build_seconds\":";
+      j += secs;
+    }
+    j += '}';
+  }
   j += ",\"pools\":[";
   for (std::size_t p = 0; p < rt->pools.size(); ++p) {
     const http::PoolRuntime& pool = rt->pools[p];

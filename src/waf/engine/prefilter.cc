@@ -212,16 +212,33 @@ struct PrefilterSet::Compiled {
   }
 
   // Compiles `slots` into one or more databases; a pattern Hyperscan rejects becomes unsupported.
+  // A slot's pattern may hold several expressions separated by NUL bytes (a long phrase list cut to fit
+  // Hyperscan's pattern length limit): they are compiled under the slot's id.
   void compile(const std::vector<std::string>& patterns, std::vector<uint32_t> slots) {
     while (!slots.empty()) {
+      std::vector<std::string> parts;
+      std::vector<unsigned> ids;
+      std::vector<std::size_t> slotIndex;  // expression -> index in slots
+      for (std::size_t i = 0; i < slots.size(); ++i) {
+        std::string_view p = patterns[slots[i]];
+        for (std::size_t start = 0;;) {
+          std::size_t end = p.find('\0', start);
+          parts.emplace_back(
+              p.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+          ids.push_back(slots[i]);
+          slotIndex.push_back(i);
+          if (end == std::string_view::npos) break;
+          start = end + 1;
+        }
+      }
       std::vector<const char*> exprs;
-      std::vector<unsigned> flags(slots.size(), kHsFlags);
-      exprs.reserve(slots.size());
-      for (uint32_t s : slots) exprs.push_back(patterns[s].c_str());
+      exprs.reserve(parts.size());
+      for (const std::string& part : parts) exprs.push_back(part.c_str());
+      std::vector<unsigned> flags(parts.size(), kHsFlags);
       hs_database_t* db = nullptr;
       hs_compile_error_t* err = nullptr;
       hs_error_t rc =
-          hs_compile_multi(exprs.data(), flags.data(), slots.data(), static_cast<unsigned>(slots.size()),
+          hs_compile_multi(exprs.data(), flags.data(), ids.data(), static_cast<unsigned>(exprs.size()),
                            HS_MODE_BLOCK, nullptr, &db, &err);
       if (rc == HS_SUCCESS) {
         dbs.push_back(db);
@@ -229,9 +246,10 @@ struct PrefilterSet::Compiled {
       }
       int bad = err != nullptr ? err->expression : -1;
       hs_free_compile_error(err);
-      if (bad >= 0 && static_cast<std::size_t>(bad) < slots.size()) {
-        unsupported.push_back(slots[static_cast<std::size_t>(bad)]);
-        slots.erase(slots.begin() + bad);
+      if (bad >= 0 && static_cast<std::size_t>(bad) < exprs.size()) {
+        const std::size_t i = slotIndex[static_cast<std::size_t>(bad)];
+        unsupported.push_back(slots[i]);
+        slots.erase(slots.begin() + static_cast<std::ptrdiff_t>(i));
         continue;
       }
       // A failure not tied to one pattern (e.g. the database is too large): split the group.
@@ -455,6 +473,12 @@ const PrefilterSet* PrefilterState::acquire() noexcept {
     }
   }
   return nullptr;
+}
+
+const char* PrefilterState::stateName() const noexcept {
+  if (ready_.load(std::memory_order_acquire) != nullptr) return "ready";
+  if (done_.load(std::memory_order_acquire)) return "unavailable";
+  return requested_.load(std::memory_order_relaxed) ? "building" : "pending";
 }
 
 const PrefilterSet* PrefilterState::buildNow() {

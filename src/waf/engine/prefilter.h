@@ -102,6 +102,10 @@ class PrefilterState : public std::enable_shared_from_this<PrefilterState> {
   const PrefilterPlan& plan() const noexcept { return plan_; }
   const std::string& cacheDir() const noexcept { return cacheDir_; }
   const std::string& error() const noexcept { return error_; }  // why the set is missing, once built
+  // "pending" (no transaction yet), "building", "ready" or "unavailable" (could not be built), for /status.
+  const char* stateName() const noexcept;
+  // The published set without starting a build (observability; nullptr until ready).
+  const PrefilterSet* peek() const noexcept { return ready_.load(std::memory_order_acquire); }
 
  private:
   friend class PrefilterBuilder;

@@ -34,8 +34,9 @@ class Operator {
   virtual ~Operator() = default;
   // True if `input` matches. Negation (`!@op`) is applied by the caller, not here.
   virtual bool match(OperatorContext& ctx, std::string_view input) const = 0;
-  // For the multi-pattern prefilter (Hyperscan grouping): the regex of an @rx operator with a literal
-  // parameter, else empty.
+  // For the multi-pattern prefilter (Hyperscan grouping): a regex that matches at least every input this
+  // operator matches (@rx with a literal parameter: its own pattern; @pm: its phrases as an alternation),
+  // else empty. The operator still decides; the prefilter only skips inputs the regex cannot match.
   virtual std::string_view regexPattern() const noexcept { return {}; }
 };
 

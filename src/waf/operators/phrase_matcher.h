@@ -28,6 +28,7 @@ class PhraseMatcher {
   const std::string* find(std::string_view input) const noexcept;
 
   std::size_t phraseCount() const noexcept { return phrases_.size(); }
+  const std::vector<std::string>& phrases() const noexcept { return phrases_; }
   std::size_t stateCount() const noexcept { return output_.size(); }
   std::size_t memoryBytes() const noexcept;
 

@@ -16,9 +16,47 @@ namespace bulwark::waf::operators {
 
 namespace {
 
+// The phrases as case-insensitive regex alternations for the Hyperscan prefilter (which finds a literal
+// set in one pass): regex metacharacters and non-printable bytes written as \xHH, alternations cut at
+// about 8,000 bytes (Hyperscan limits a pattern's length) and joined by NUL bytes, which the prefilter
+// compiles as several expressions of one rule. Empty when there is no phrase.
+std::string phraseAlternation(const std::vector<std::string>& phrases) {
+  if (phrases.empty()) return {};
+  static constexpr std::size_t kMaxPart = 8000;
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  std::size_t partStart = 0;
+  for (const std::string& phrase : phrases) {
+    if (out.size() == partStart) {
+      out += "(?i)(?:";
+    } else if (out.size() - partStart > kMaxPart) {
+      out += ")";
+      out += '\0';
+      partStart = out.size();
+      out += "(?i)(?:";
+    } else {
+      out += '|';
+    }
+    for (unsigned char c : phrase) {
+      const bool meta =
+          std::string_view("\\^$.|?*+()[]{}/#-").find(static_cast<char>(c)) != std::string_view::npos;
+      if (c > 0x20 && c < 0x7f && !meta) {
+        out += static_cast<char>(c);
+      } else {
+        out += "\\x";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+      }
+    }
+  }
+  out += ')';
+  return out;
+}
+
 class PmOperator final : public Operator {
  public:
-  explicit PmOperator(PhraseMatcher matcher) : matcher_(std::move(matcher)) {}
+  explicit PmOperator(PhraseMatcher matcher)
+      : matcher_(std::move(matcher)), alternation_(phraseAlternation(matcher_.phrases())) {}
 
   bool match(OperatorContext& ctx, std::string_view input) const override {
     if (input.empty()) return false;  // v2: "nothing to read"
@@ -31,8 +69,11 @@ class PmOperator final : public Operator {
     return true;
   }
 
+  std::string_view regexPattern() const noexcept override { return alternation_; }
+
  private:
   PhraseMatcher matcher_;
+  std::string alternation_;
 };
 
 // Splits on C isspace(), dropping empty pieces.
