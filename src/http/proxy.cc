@@ -1155,23 +1155,21 @@ void HttpSession::finishWaf() {
   if (!waf_) return;
   if (wafResponseSeen_ && !wafResponseBodyDone_) waf_->processResponseBody();
   waf_->processLogging();
-  if (!waf_->matches().empty()) {
-    AccessLogWriter& errors = worker_.wafErrorLog();
-    for (const waf::RuleMatch& m : waf_->matches()) {
-      if (!m.log) continue;
-      waf::appendErrorLogLine(errors.buffer(), *waf_, m);
-      errors.lineDone();
-    }
-    AccessLogWriter& audit = worker_.wafAuditLog();
-    if (audit.enabled()) {
-      waf::appendAuditRecord(audit.buffer(), *waf_, status_);
-      audit.lineDone();
-    }
-    // Security events are written before the response leaves (one write per transaction with matches):
-    // a reader that has seen the response finds its log lines, and a crash cannot lose them.
-    errors.flush();
-    audit.flush();
+  AccessLogWriter& errors = worker_.wafErrorLog();
+  for (const waf::RuleMatch& m : waf_->matches()) {
+    if (!m.log) continue;
+    waf::appendErrorLogLine(errors.buffer(), *waf_, m);
+    errors.lineDone();
   }
+  AccessLogWriter& audit = worker_.wafAuditLog();
+  if (audit.enabled() && waf_->auditRecordWanted(status_)) {
+    waf::appendAuditRecord(audit.buffer(), *waf_, status_);
+    audit.lineDone();
+  }
+  // Security events are written before the response leaves (one write per transaction that has some):
+  // a reader that has seen the response finds its log lines, and a crash cannot lose them.
+  errors.flush();
+  audit.flush();
   waf_.reset();
   wafResponseSeen_ = false;
   wafResponseBodyDone_ = false;

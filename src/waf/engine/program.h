@@ -182,7 +182,10 @@ struct BodySettings {
 };
 
 struct AuditSettings {
-  enum class Engine : uint8_t { kOff, kOn, kRelevantOnly } engine = Engine::kOff;
+  // Without a SecAuditEngine directive: RelevantOnly. The gateway's `waf.audit_log` already decides whether
+  // there is an audit log at all, so a rule set that does not mention auditing (CRS without
+  // modsecurity.conf) still records its matches.
+  enum class Engine : uint8_t { kOff, kOn, kRelevantOnly } engine = Engine::kRelevantOnly;
   std::string parts = "ABIJDEFHZ";
   std::shared_ptr<SelectorRegex> relevantStatus;
 };

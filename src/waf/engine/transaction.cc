@@ -146,6 +146,8 @@ Transaction::Transaction(std::shared_ptr<const Program> program, TxInfo info)
       requestBodyAccess_(program_->body.requestBodyAccess),
       responseBodyAccess_(program_->body.responseBodyAccess),
       requestBodyLimit_(program_->body.requestBodyLimit),
+      auditEngine_(program_->audit.engine),
+      auditParts_(program_->audit.parts),
       start_(std::chrono::steady_clock::now()) {
   if (program_->prefilter) prefilter_ = program_->prefilter->acquire();
   setScalar(VariableId::kRemoteAddr, info_.clientAddress);
@@ -954,9 +956,45 @@ void Transaction::applyCtl(const CtlAction& c) {
     case CtlAction::Kind::kResponseBodyAccess:
       responseBodyAccess_ = iequals(c.value, "on") || c.value == "1";
       break;
+    case CtlAction::Kind::kAuditEngine:
+      if (iequals(c.value, "on")) {
+        auditEngine_ = AuditSettings::Engine::kOn;
+      } else if (iequals(c.value, "off")) {
+        auditEngine_ = AuditSettings::Engine::kOff;
+      } else if (iequals(c.value, "relevantonly")) {
+        auditEngine_ = AuditSettings::Engine::kRelevantOnly;
+      }
+      break;
+    case CtlAction::Kind::kAuditLogParts:
+      // "+E" adds parts, "-E" removes them, anything else replaces the set (v2/v3).
+      if (!c.value.empty() && (c.value[0] == '+' || c.value[0] == '-')) {
+        for (char part : std::string_view(c.value).substr(1)) {
+          const std::size_t at = auditParts_.find(part);
+          if (c.value[0] == '+' && at == std::string::npos) auditParts_ += part;
+          if (c.value[0] == '-' && at != std::string::npos) auditParts_.erase(at, 1);
+        }
+      } else {
+        auditParts_ = c.value;
+      }
+      break;
     default:
       break;
   }
+}
+
+bool Transaction::auditRecordWanted(int status) const {
+  switch (auditEngine_) {
+    case AuditSettings::Engine::kOff:
+      return false;
+    case AuditSettings::Engine::kOn:
+      return true;
+    case AuditSettings::Engine::kRelevantOnly:
+      break;
+  }
+  for (const RuleMatch& m : matches_) {
+    if (m.rule->auditlog.value_or(m.log)) return true;
+  }
+  return program_->audit.relevantStatus && program_->audit.relevantStatus->matches(std::to_string(status));
 }
 
 void Transaction::finishChainMatch(const Rule& starter, int phase) {

@@ -118,6 +118,13 @@ class Transaction final : public OperatorContext {
   // True if the response body should be inspected: access on and MIME type in SecResponseBodyMimeType.
   bool wantsResponseBody() const;
   const TxInfo& info() const noexcept { return info_; }
+  // SecAuditEngine for this transaction (ctl:auditEngine may change it): Off writes nothing, On a record
+  // for every transaction, RelevantOnly one when a rule matched with logging or the final status matches
+  // SecAuditLogRelevantStatus.
+  bool auditRecordWanted(int status) const;
+  // SecAuditLogParts letters for this transaction (ctl:auditLogParts=+E / -E / ABHZ changes them).
+  const std::string& auditLogParts() const noexcept { return auditParts_; }
+  bool auditLogPart(char part) const noexcept { return auditParts_.find(part) != std::string::npos; }
   std::string_view requestUri() const noexcept { return scalar(VariableId::kRequestUri); }
   const Collection& tx() const noexcept { return collections_[static_cast<std::size_t>(VariableId::kTx)]; }
   int64_t anomalyScore() const;
@@ -186,6 +193,8 @@ class Transaction final : public OperatorContext {
   bool requestBodyAccess_;
   bool responseBodyAccess_;
   uint64_t requestBodyLimit_;
+  AuditSettings::Engine auditEngine_;
+  std::string auditParts_;
   std::string bodyProcessor_;  // "urlencoded", "multipart", "json", "xml" or ""
   std::string contentType_;    // request Content-Type (multipart boundary)
   bool forceRequestBodyVariable_ = false;

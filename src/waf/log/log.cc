@@ -70,7 +70,8 @@ bool isAlnumByte(char c) { return std::isalnum(static_cast<unsigned char>(c)) !=
 // "944300-10-0", phone numbers) is not a card number, which keeps logs readable and markers intact.
 bool cardLayout(const std::vector<std::size_t>& groups) {
   if (groups.size() == 1) return groups[0] >= 13 && groups[0] <= 19;
-  if (groups.size() == 3 && groups[0] == 4 && groups[1] == 6 && (groups[2] == 5 || groups[2] == 4)) return true;
+  if (groups.size() == 3 && groups[0] == 4 && groups[1] == 6 && (groups[2] == 5 || groups[2] == 4))
+    return true;
   if (groups.size() < 4 || groups.size() > 5) return false;
   for (std::size_t i = 0; i < 4; ++i) {
     if (groups[i] != 4) return false;
@@ -98,8 +99,8 @@ std::string maskCardNumbers(std::string_view text) {
         ++g;
       }
       groups.push_back(g);
-      if (j + 1 < out.size() && (out[j] == ' ' || out[j] == '-') && std::isdigit(static_cast<unsigned char>(out[j + 1])) &&
-          digits.size() < 19) {
+      if (j + 1 < out.size() && (out[j] == ' ' || out[j] == '-') &&
+          std::isdigit(static_cast<unsigned char>(out[j + 1])) && digits.size() < 19) {
         ++j;
         continue;
       }
@@ -142,12 +143,13 @@ bool isSensitiveName(std::string_view name) {
   // Strip a collection prefix ("ARGS:password" -> "password").
   std::size_t colon = name.rfind(':');
   std::string_view n = colon == std::string_view::npos ? name : name.substr(colon + 1);
-  static constexpr std::string_view kExact[] = {"authorization", "proxy-authorization", "cookie", "set-cookie"};
+  static constexpr std::string_view kExact[] = {"authorization", "proxy-authorization", "cookie",
+                                                "set-cookie"};
   for (std::string_view e : kExact) {
     if (n.size() == e.size() && containsNoCase(n, e)) return true;
   }
-  static constexpr std::string_view kParts[] = {"passw", "pwd", "secret", "token", "api_key", "apikey", "cvv", "cvc",
-                                                "pin"};
+  static constexpr std::string_view kParts[] = {"passw",  "pwd", "secret", "token", "api_key",
+                                                "apikey", "cvv", "cvc",    "pin"};
   for (std::string_view p : kParts) {
     if (containsNoCase(n, p)) return true;
   }
@@ -247,19 +249,34 @@ void appendAuditRecord(std::string& out, const Transaction& tx, int status) {
     }
     out += '}';
   };
+  // SecAuditLogParts, as libmodsecurity 3 lays them out in JSON: A (this transaction block) and the request
+  // line and status always; B request headers, F response headers, H producer and messages. Bodies (C,
+  // I, J, E) are never written: they carry card data and credentials that masking cannot fully recognise.
   out += ",\"request\":{\"method\":";
   str(tx.variable(VariableId::kRequestMethod));
   out += ",\"http_version\":";
   str(tx.variable(VariableId::kRequestProtocol));
   out += ",\"uri\":";
   str(maskCardNumbers(tx.requestUri()));
-  out += ',';
-  headers(tx.collection(VariableId::kRequestHeaders));
-  out += "},\"response\":{\"http_code\":" + std::to_string(status) + ',';
-  headers(tx.collection(VariableId::kResponseHeaders));
+  if (tx.auditLogPart('B')) {
+    out += ',';
+    headers(tx.collection(VariableId::kRequestHeaders));
+  }
+  out += "},\"response\":{\"http_code\":" + std::to_string(status);
+  if (tx.auditLogPart('F')) {
+    out += ',';
+    headers(tx.collection(VariableId::kResponseHeaders));
+  }
   out += '}';
-  out += ",\"producer\":{\"modsecurity\":\"Bulwark WAF " BULWARK_VERSION "\",\"connector\":\"bulwark\",\"secrules_engine\":";
-  str(tx.mode() == EngineMode::kOn ? "Enabled" : tx.mode() == EngineMode::kDetectionOnly ? "DetectionOnly" : "Disabled");
+  if (!tx.auditLogPart('H')) {
+    out += "}}\n";
+    return;
+  }
+  out += ",\"producer\":{\"modsecurity\":\"Bulwark WAF " BULWARK_VERSION
+         "\",\"connector\":\"bulwark\",\"secrules_engine\":";
+  str(tx.mode() == EngineMode::kOn              ? "Enabled"
+      : tx.mode() == EngineMode::kDetectionOnly ? "DetectionOnly"
+                                                : "Disabled");
   out += "},\"messages\":[";
   bool first = true;
   for (const RuleMatch& m : tx.matches()) {
@@ -270,9 +287,9 @@ void appendAuditRecord(std::string& out, const Transaction& tx, int status) {
     out += "{\"message\":";
     str(maskCardNumbers(m.message));
     out += ",\"details\":{\"match\":";
-    std::string match = "Matched \"Operator `" + operatorTitle(r.opName) + "' against variable `" + m.matchedVarName +
-                        "' (Value: `" + maskedValue(m.matchedVarName, std::string_view(m.matchedVar).substr(0, 256)) +
-                        "' )";
+    std::string match = "Matched \"Operator `" + operatorTitle(r.opName) + "' against variable `" +
+                        m.matchedVarName + "' (Value: `" +
+                        maskedValue(m.matchedVarName, std::string_view(m.matchedVar).substr(0, 256)) + "' )";
     str(match);
     out += ",\"ruleId\":";
     str(std::to_string(r.id));
