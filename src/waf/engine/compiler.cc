@@ -3,9 +3,12 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <set>
@@ -18,6 +21,23 @@ namespace bulwark::waf {
 
 // ---------------------------------------------------------------------------------------------------------
 // SelectorRegex / TargetExclusion
+
+namespace {
+std::atomic<uint64_t> gNextSelectorId{1};
+
+// Per-thread memo of selector answers: a selector's answer for a key never changes, and CRS asks the same
+// ones in every transaction (TX:/^MSC_/ of every TX variable, !REQUEST_COOKIES:/__utm/ of every cookie).
+// Direct-mapped, keyed by the selector's unique id and the key's full content (keys up to kMaxKey bytes),
+// so an answer is only reused for exactly the same question; bounded at 4,096 entries per thread.
+struct SelectorMemo {
+  static constexpr std::size_t kMaxKey = 46;
+  uint64_t id = 0;
+  uint8_t size = 0;
+  bool result = false;
+  char key[kMaxKey];
+};
+thread_local std::array<SelectorMemo, 4096> tSelectorMemo;
+}  // namespace
 
 std::shared_ptr<SelectorRegex> SelectorRegex::compile(const std::string& pattern, std::string& error) {
   int code = 0;
@@ -34,15 +54,32 @@ std::shared_ptr<SelectorRegex> SelectorRegex::compile(const std::string& pattern
   std::shared_ptr<SelectorRegex> r(new SelectorRegex());
   r->pattern_ = pattern;
   r->code_ = re;
+  r->id_ = gNextSelectorId.fetch_add(1, std::memory_order_relaxed);
   return r;
 }
 
 SelectorRegex::~SelectorRegex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
 
 bool SelectorRegex::matches(std::string_view key) const {
+  SelectorMemo* memo = nullptr;
+  if (key.size() <= SelectorMemo::kMaxKey) {
+    uint64_t h = id_ * 0x9E3779B97F4A7C15ull ^ key.size();
+    for (char c : key) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ull;
+    h ^= h >> 32;
+    memo = &tSelectorMemo[h & (tSelectorMemo.size() - 1)];
+    if (memo->id == id_ && memo->size == key.size() && std::memcmp(memo->key, key.data(), key.size()) == 0) {
+      return memo->result;
+    }
+  }
   thread_local pcre2_match_data* md = pcre2_match_data_create(4, nullptr);
   int rc = pcre2_match(static_cast<pcre2_code*>(code_), reinterpret_cast<PCRE2_SPTR>(key.data()), key.size(),
                        0, 0, md, nullptr);
+  if (memo != nullptr) {
+    memo->id = id_;
+    memo->size = static_cast<uint8_t>(key.size());
+    std::memcpy(memo->key, key.data(), key.size());
+    memo->result = rc >= 0;
+  }
   return rc >= 0;
 }
 
@@ -644,6 +681,7 @@ bool Compiler::parseTargetList(std::string_view text, std::vector<Target>* targe
       t.var = info->id;
       t.count = ref.count;
       t.key = ref.selectorIsRegex ? std::string() : lower(ref.selector);
+      t.keyHash = keyHash(t.key);
       t.regex = re;
       t.text =
           (ref.count ? "&" : "") + std::string(info->name) +

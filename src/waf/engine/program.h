@@ -36,13 +36,15 @@ class SelectorRegex {
   SelectorRegex() = default;
   std::string pattern_;
   void* code_ = nullptr;  // pcre2_code*
+  uint64_t id_ = 0;       // unique per compiled selector in the process, for the per-thread answer memo
 };
 
 // One rule target: `ARGS`, `ARGS:foo`, `&TX:score`, `REQUEST_HEADERS:/^x-/`.
 struct Target {
   VariableId var = VariableId::kArgs;
   bool count = false;
-  std::string key;  // lower-cased selector ("" = whole collection)
+  std::string key;       // lower-cased selector ("" = whole collection)
+  uint64_t keyHash = 0;  // keyHash(key)
   std::shared_ptr<SelectorRegex> regex;
   std::string text;  // as written, for messages
 };

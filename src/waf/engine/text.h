@@ -4,6 +4,7 @@
 // byte on the hottest path (every collection key is lower-cased once when stored).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,14 @@ inline bool asciiIequals(std::string_view a, std::string_view b) noexcept {
     if (asciiLowerChar(a[i]) != asciiLowerChar(b[i])) return false;
   }
   return true;
+}
+
+// FNV-1a over the (already lower-cased) key: collection items and keyed targets carry it, so a keyed
+// lookup compares 8 bytes per item before comparing strings.
+constexpr uint64_t keyHash(std::string_view lkey) noexcept {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : lkey) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  return h;
 }
 
 }  // namespace bulwark::waf

@@ -109,29 +109,34 @@ const char* severityName(int severity) noexcept {
 // Collection
 
 void Collection::add(std::string_view key, std::string_view value) {
-  items_.push_back(KeyValue{std::string(key), lower(key), std::string(value)});
+  std::string lk = lower(key);
+  const uint64_t h = keyHash(lk);
+  items_.push_back(KeyValue{std::string(key), std::move(lk), std::string(value), h});
 }
 
 void Collection::set(std::string_view key, std::string_view value) {
   std::string lk = lower(key);
+  const uint64_t h = keyHash(lk);
   for (auto& kv : items_) {
-    if (kv.lkey == lk) {
+    if (kv.hash == h && kv.lkey == lk) {
       kv.value.assign(value);
       return;
     }
   }
-  items_.push_back(KeyValue{std::string(key), std::move(lk), std::string(value)});
+  items_.push_back(KeyValue{std::string(key), std::move(lk), std::string(value), h});
 }
 
 void Collection::remove(std::string_view lkey) {
-  items_.erase(
-      std::remove_if(items_.begin(), items_.end(), [&](const KeyValue& kv) { return kv.lkey == lkey; }),
-      items_.end());
+  const uint64_t h = keyHash(lkey);
+  items_.erase(std::remove_if(items_.begin(), items_.end(),
+                              [&](const KeyValue& kv) { return kv.hash == h && kv.lkey == lkey; }),
+               items_.end());
 }
 
 const KeyValue* Collection::find(std::string_view lkey) const {
+  const uint64_t h = keyHash(lkey);
   for (const auto& kv : items_) {
-    if (kv.lkey == lkey) return &kv;
+    if (kv.hash == h && kv.lkey == lkey) return &kv;
   }
   return nullptr;
 }
@@ -450,7 +455,9 @@ void Transaction::runPhase(int phase) {
     currentRule_ = &r;
     // MATCHED_VARS holds the matches of the rule (chain) being evaluated only: v2 clears it whenever a
     // rule ends, so a chain link reading it never sees an earlier rule's matches.
-    collections_[idx(VariableId::kMatchedVars)].clear();
+    pendingMatched_.clear();
+    pendingText_.clear();
+    matchedVarsBuilt_ = false;
     bool matched = true;
     for (const Rule* link = &r; link != nullptr; link = link->chained) {
       if (!evaluateLink(r, *link, phase)) {
@@ -531,7 +538,7 @@ void Transaction::collectFrom(const Collection& c, VariableId var, const Target&
   const bool copy = !isRequestData(var) &&
                     (copyMutable_ || var == VariableId::kMatchedVars || var == VariableId::kMatchedVarsNames);
   for (const KeyValue& kv : c.items()) {
-    if (!t.key.empty() && kv.lkey != t.key) continue;
+    if (!t.key.empty() && (kv.hash != t.keyHash || kv.lkey != t.key)) continue;
     if (t.regex && !selectorMatches(*t.regex, var, kv.lkey)) continue;
     std::string_view key = kv.key;
     std::string_view lkey = kv.lkey;
@@ -548,6 +555,7 @@ void Transaction::collectFrom(const Collection& c, VariableId var, const Target&
 void Transaction::collect(const Rule& starter, const Rule& link, const Target& t, std::vector<Candidate>& out,
                           bool applyExclusions) {
   const std::size_t first = out.size();
+  if (t.var == VariableId::kMatchedVars || t.var == VariableId::kMatchedVarsNames) buildMatchedVars();
   auto coll = [&](VariableId v) -> const Collection& { return collections_[idx(v)]; };
   switch (t.var) {
     case VariableId::kArgs:
@@ -876,9 +884,33 @@ std::string Transaction::variableName(VariableId v, std::string_view key) const 
 
 void Transaction::onMatch(const Rule& link, const Candidate& c, std::string_view value) {
   matchedVar_.assign(value);
-  matchedVarName_ = variableName(c.var, c.key);
-  collections_[idx(VariableId::kMatchedVars)].add(matchedVarName_, value);
+  const std::string_view name = variableInfo(c.var).name;
+  matchedVarName_.assign(name);
+  if (!c.key.empty()) {
+    matchedVarName_ += ':';
+    matchedVarName_ += c.key;
+  }
+  // MATCHED_VARS is built only if a rule reads it (few do): remember the match in a buffer that keeps its
+  // capacity from rule to rule (copies, since TX values may change under a chain's later links).
+  const auto keyOff = static_cast<uint32_t>(pendingText_.size());
+  pendingText_ += c.key;
+  const auto valueOff = static_cast<uint32_t>(pendingText_.size());
+  pendingText_ += value;
+  pendingMatched_.push_back(PendingMatch{c.var, keyOff, static_cast<uint32_t>(c.key.size()), valueOff,
+                                         static_cast<uint32_t>(value.size())});
+  matchedVarsBuilt_ = false;
   runActions(link);
+}
+
+void Transaction::buildMatchedVars() {
+  if (matchedVarsBuilt_) return;
+  Collection& mv = collections_[idx(VariableId::kMatchedVars)];
+  mv.clear();
+  const std::string_view text = pendingText_;
+  for (const PendingMatch& m : pendingMatched_) {
+    mv.add(variableName(m.var, text.substr(m.keyOff, m.keyLen)), text.substr(m.valueOff, m.valueLen));
+  }
+  matchedVarsBuilt_ = true;
 }
 
 void Transaction::runActions(const Rule& link) {
@@ -1049,6 +1081,7 @@ void Transaction::finishChainMatch(const Rule& starter, int phase) {
 void Transaction::resolveVariable(VariableId v, std::string_view key, std::string& out) {
   auto fromCollection = [&](VariableId c) {
     if (key.empty()) return;
+    if (c == VariableId::kMatchedVars) buildMatchedVars();
     const KeyValue* kv = collections_[idx(c)].find(lower(key));
     if (kv) out += kv->value;
   };

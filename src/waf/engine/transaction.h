@@ -25,6 +25,7 @@ struct KeyValue {
   std::string key;   // as received
   std::string lkey;  // lower-cased, for selector matching
   std::string value;
+  uint64_t hash = 0;  // keyHash(lkey)
 };
 
 // An ordered multimap with case-insensitive keys (ModSecurity collections keep duplicates and order).
@@ -214,6 +215,14 @@ class Transaction final : public OperatorContext {
   bool allowRequest_ = false;  // `allow:request`: no more request-phase rules
   bool captureEnabled_ = false;
   int highestSeverity_ = 255;
+  struct PendingMatch {
+    VariableId var;
+    uint32_t keyOff, keyLen, valueOff, valueLen;  // in pendingText_
+  };
+  std::vector<PendingMatch> pendingMatched_;  // this rule's matches, for MATCHED_VARS
+  std::string pendingText_;
+  bool matchedVarsBuilt_ = true;
+  void buildMatchedVars();
   std::string matchedVar_;
   std::string matchedVarName_;
   std::string opScratch_;
