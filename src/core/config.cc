@@ -1477,6 +1477,10 @@ constexpr ShieldField kShieldFields[] = {
      }},
     {"event_log", [](Loader& l, const Slot& s,
                      std::pair<ConfigDraft*, ShieldConfig*>& d) { parseEventLog(l, s, *d.second); }},
+    {"event_log_rate",
+     [](Loader& l, const Slot& s, std::pair<ConfigDraft*, ShieldConfig*>& d) {
+       l.readInteger(s, 1, 1000000, d.second->eventLogRate);
+     }},
 };
 
 void parseShield(Loader& loader, const Slot& slot, ConfigDraft& draft) {

@@ -233,6 +233,8 @@ struct ShieldConfig {
   RedisFailure redisFailure = RedisFailure::kLocal;
   uint64_t tableSize = 262144;      // rate-limit table slots (16 bytes each)
   std::string eventLog = "stderr";  // "stderr", "stdout", "off" or a file path
+  uint64_t eventLogRate = 1000;     // event lines per second per worker; beyond it lines are counted, not
+                                    // written (a flood must not turn into a disk or stderr flood)
   int line = 0;
 };
 

@@ -1335,7 +1335,7 @@ void HttpSession::shieldStrike() {
 
 void HttpSession::shieldEvent(std::string_view decision, std::string_view rule) {
   AccessLogWriter& log = worker_.shieldEventLog();
-  if (!log.enabled()) return;
+  if (!log.enabled() || !worker_.admitShieldEvent()) return;
   shield::Shield::appendEvent(log.buffer(), decision, rule, clientIp_,
                               std::string_view(requestId_, requestIdLen_), retryAfter_);
   log.lineDone();

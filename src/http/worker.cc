@@ -80,6 +80,7 @@ Worker::Worker(unsigned id, unsigned shard)
         // in the RSS. Trimming gives those pages back (madvise), which keeps idle keep-alive connections
         // cheap. Off the request path: once every few seconds.
         ::malloc_trim(0);
+        rollShieldEventSecond();  // reports lines suppressed in a burst that has ended since
         loop_.arm(trimTimer_, kTrimInterval);
       }) {
   if (::getrandom(rng_, sizeof rng_, 0) != static_cast<ssize_t>(sizeof rng_)) {
@@ -316,11 +317,39 @@ bool Worker::admitShield(const Runtime& rt, ListenSocket& ls, const sockaddr_sto
   const int64_t nowMs =
       std::chrono::duration_cast<std::chrono::milliseconds>(loop_.now().time_since_epoch()).count();
   if (rt.shield->admitConnection(address, shieldLists_.get(), nowMs, shard_, ticket, why)) return true;
-  if (shieldEventLog_.enabled()) {
+  if (shieldEventLog_.enabled() && admitShieldEvent()) {
     shield::Shield::appendEvent(shieldEventLog_.buffer(), "refuse_connection", shield::refusalName(why),
                                 address.toString(), {}, 0);
     shieldEventLog_.lineDone();
   }
+  return false;
+}
+
+void Worker::rollShieldEventSecond() noexcept {
+  const int64_t second =
+      std::chrono::duration_cast<std::chrono::seconds>(loop_.now().time_since_epoch()).count();
+  if (second == shieldEventSecond_) return;
+  if (shieldEventsSuppressed_ > 0 && shieldEventLog_.enabled()) {
+    std::string& b = shieldEventLog_.buffer();
+    b += "{\"time\":\"";
+    appendUtcTimestamp(b);
+    b += "\",\"event\":\"shield\",\"decision\":\"suppressed\",\"count\":";
+    b += std::to_string(shieldEventsSuppressed_);
+    b += "}\n";
+    shieldEventLog_.lineDone();
+  }
+  shieldEventSecond_ = second;
+  shieldEventsThisSecond_ = 0;
+  shieldEventsSuppressed_ = 0;
+}
+
+bool Worker::admitShieldEvent() noexcept {
+  rollShieldEventSecond();
+  if (shieldEventsThisSecond_ < current_->rt->config.shield.eventLogRate) {
+    ++shieldEventsThisSecond_;
+    return true;
+  }
+  ++shieldEventsSuppressed_;
   return false;
 }
 

@@ -59,6 +59,10 @@ class Worker {
   AccessLogWriter& wafErrorLog() noexcept { return wafErrorLog_; }
   AccessLogWriter& wafAuditLog() noexcept { return wafAuditLog_; }
   AccessLogWriter& shieldEventLog() noexcept { return shieldEventLog_; }
+  // True if one more shield event line may be written now (shield.event_log_rate per second per worker).
+  // Lines over the budget are counted and reported by one "suppressed" line when the next second starts.
+  bool admitShieldEvent() noexcept;
+  void rollShieldEventSecond() noexcept;
   // Lists edited through the admin API, as last published to this worker (never null after start()).
   const shield::AdminLists* shieldLists() const noexcept { return shieldLists_.get(); }
   bool draining() const noexcept { return draining_; }
@@ -117,6 +121,9 @@ class Worker {
   std::string wafAuditLogPath_ = "\x01";
   void reopenWafLogs();
   AccessLogWriter shieldEventLog_;
+  int64_t shieldEventSecond_ = 0;  // the second (steady clock) the budget below counts for
+  uint64_t shieldEventsThisSecond_ = 0;
+  uint64_t shieldEventsSuppressed_ = 0;
   std::string shieldEventLogPath_ = "\x01";
   void reopenShieldEventLog();
   std::shared_ptr<const shield::AdminLists> shieldLists_ = std::make_shared<shield::AdminLists>();

@@ -796,6 +796,7 @@ TEST(ShieldConfig, EveryKeyIsRead) {
   redis_failure: deny
   table_size: 1024
   event_log: off
+  event_log_rate: 50
 )");
   const ShieldConfig& s = config.shield;
   ASSERT_EQ(s.rateLimits.size(), 1u);
@@ -828,6 +829,7 @@ TEST(ShieldConfig, EveryKeyIsRead) {
   EXPECT_EQ(s.redis, "redis.internal:6379");
   EXPECT_EQ(s.redisFailure, RedisFailure::kDeny);
   EXPECT_EQ(s.tableSize, 1024u);
+  EXPECT_EQ(s.eventLogRate, 50u);
   EXPECT_EQ(s.eventLog, "off");
   EXPECT_TRUE(config.listeners[1].proxyProtocol);
 }
@@ -862,9 +864,10 @@ TEST(ShieldConfig, ErrorsPointAtTheValue) {
   EXPECT_EQ(onlyErrorOf(std::string(kValidBase) + "shield:\n  lists: { deny: [/nonexistent/deny.txt] }\n"),
             "test.yaml:11:19: shield.lists.deny[0]: cannot read '/nonexistent/deny.txt': No such file or "
             "directory");
-  EXPECT_EQ(onlyErrorOf(std::string(kValidBase) + "shield:\n  penaltybox: {}\n"),
-            "test.yaml:11:3: unknown key 'penaltybox' in shield (valid keys: rate_limits, trusted_proxies, "
-            "connections, lists, geo, penalty_box, redis, redis_failure, table_size, event_log)");
+  EXPECT_EQ(
+      onlyErrorOf(std::string(kValidBase) + "shield:\n  penaltybox: {}\n"),
+      "test.yaml:11:3: unknown key 'penaltybox' in shield (valid keys: rate_limits, trusted_proxies, "
+      "connections, lists, geo, penalty_box, redis, redis_failure, table_size, event_log, event_log_rate)");
 }
 
 TEST(ShieldConfig, ProxyProtocolNeedsTrustedProxies) {

@@ -567,3 +567,31 @@ def test_deny_list_of_one_million_random_prefixes_loads_and_matches(procs, tmp_p
     # Start-up includes reading and indexing the list; the list alone must load in under 2 s (the unit
     # test LoadsManyPrefixesQuickly prints the exact figure), so the whole start stays well under 10 s.
     assert startup < 10, f"gateway with a 1M-entry deny list took {startup:.1f} s to start"
+
+
+def test_event_log_is_bounded_during_a_flood_and_counts_what_it_leaves_out(procs):
+    # shield.event_log_rate: at most N event lines per second per worker; the rest are counted and reported
+    # by one "suppressed" line, so the log stays small under a flood and still adds up.
+    gw = procs.gateway(
+        workers=1,
+        routes=[{"name": "r", "match": {"prefix": "/"}, "respond": {"status": 200}}],
+        shield={"event_log_rate": 5,
+                "rate_limits": [{"name": "tight", "key": "client_ip", "rate": "1/min", "burst": 1}]})
+    port = gw.port
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5, source_address=("127.0.0.31", 0))
+    statuses = [get(port, conn=conn)[0] for _ in range(40)]
+    time.sleep(1.2)  # the next second: the next event first reports what the last one suppressed
+    statuses.append(get(port, conn=conn)[0])
+    conn.close()
+    refused = statuses.count(429)
+    assert statuses[0] == 200 and refused == 40, statuses
+    def tally():
+        events = [e for e in shield_events(gw) if e.get("client", "127.0.0.31") == "127.0.0.31"]
+        written = sum(1 for e in events if e["decision"] == "rate_limited")
+        suppressed = sum(e["count"] for e in events if e["decision"] == "suppressed")
+        return written, suppressed
+    wait_for(lambda: sum(tally()) == refused, timeout=10, message="event lines plus suppressed counts")
+    written, suppressed = tally()
+    assert written <= 5 * 3, (written, suppressed)  # 40 refusals span at most 3 seconds here
+    assert suppressed >= refused - 15, (written, suppressed)
+    assert gw.metric("bulwark_shield_decisions_total", rule="tight", action="reject") == refused
