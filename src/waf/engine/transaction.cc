@@ -485,33 +485,12 @@ void Transaction::runPhase(int phase) {
   currentRule_ = nullptr;
 }
 
-bool Transaction::selectorMatches(const SelectorRegex& re, VariableId var, std::string_view lkey) {
-  // Request collections are never changed once parsed, so a key's address identifies it for the whole
-  // transaction: remember the answers (CRS asks the same exclusion, e.g. !REQUEST_COOKIES:/__utm/, of
-  // every cookie in dozens of rules). Other collections (TX) may move their items: always asked.
-  if (!isRequestData(var)) return re.matches(lkey);
-  const std::size_t h = ((reinterpret_cast<uintptr_t>(&re) >> 4) * 0x9E3779B97F4A7C15ull ^
-                         reinterpret_cast<uintptr_t>(lkey.data()) * 0xC2B2AE3D27D4EB4Full ^ lkey.size()) >>
-                        (64 - kSelectorMemoBits);
-  SelectorMemo& m = selectorMemo_[h];
-  if (m.regex != &re || m.key != lkey.data() || m.size != lkey.size()) {
-    m = SelectorMemo{&re, lkey.data(), lkey.size(), re.matches(lkey)};
-  }
-  return m.result;
-}
-
-bool Transaction::exclusionMatches(const TargetExclusion& e, VariableId var, std::string_view lkey) {
-  if (e.var != var) return false;
-  if (e.regex) return selectorMatches(*e.regex, var, lkey);
-  return e.key.empty() || e.key == lkey;
-}
-
-bool Transaction::excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view lkey) {
+bool Transaction::excluded(const Rule& starter, const Rule& link, VariableId var,
+                           std::string_view lkey) const {
   // Keys are lower-cased once when a collection item is stored, never per rule.
-  auto lowerKey = [lkey]() -> std::string_view { return lkey; };
   if (link.exclusions.empty() && removedTargets_.empty()) return false;
   for (const TargetExclusion& e : link.exclusions) {
-    if (exclusionMatches(e, var, lowerKey())) return true;
+    if (e.matches(var, lkey)) return true;
   }
   for (const TargetRemoval& tr : removedTargets_) {
     bool applies = false;
@@ -525,7 +504,7 @@ bool Transaction::excluded(const Rule& starter, const Rule& link, VariableId var
     }
     if (!applies) continue;
     for (const TargetExclusion& e : tr.targets) {
-      if (exclusionMatches(e, var, lowerKey())) return true;
+      if (e.matches(var, lkey)) return true;
     }
   }
   return false;
@@ -539,7 +518,7 @@ void Transaction::collectFrom(const Collection& c, VariableId var, const Target&
                     (copyMutable_ || var == VariableId::kMatchedVars || var == VariableId::kMatchedVarsNames);
   for (const KeyValue& kv : c.items()) {
     if (!t.key.empty() && (kv.hash != t.keyHash || kv.lkey != t.key)) continue;
-    if (t.regex && !selectorMatches(*t.regex, var, kv.lkey)) continue;
+    if (t.regex && !t.regex->matches(kv.lkey)) continue;
     std::string_view key = kv.key;
     std::string_view lkey = kv.lkey;
     std::string_view value = names ? std::string_view(kv.key) : std::string_view(kv.value);

@@ -162,17 +162,7 @@ class Transaction final : public OperatorContext {
                bool applyExclusions = true);
   void collectFrom(const Collection& c, VariableId var, const Target& t, bool names,
                    std::vector<Candidate>& out);
-  bool excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view lkey);
-  bool selectorMatches(const SelectorRegex& re, VariableId var, std::string_view lkey);
-  bool exclusionMatches(const TargetExclusion& e, VariableId var, std::string_view lkey);
-  struct SelectorMemo {
-    const SelectorRegex* regex = nullptr;
-    const char* key = nullptr;
-    std::size_t size = 0;
-    bool result = false;
-  };
-  static constexpr int kSelectorMemoBits = 8;
-  std::array<SelectorMemo, std::size_t{1} << kSelectorMemoBits> selectorMemo_{};
+  bool excluded(const Rule& starter, const Rule& link, VariableId var, std::string_view lkey) const;
   std::string_view transformed(const Rule& link, const Candidate& c, std::string& buf);
   void onMatch(const Rule& link, const Candidate& c, std::string_view value);
   void runActions(const Rule& link);
