@@ -12,6 +12,8 @@
 #include <numeric>
 #include <utility>
 
+#include "core/hash.h"
+
 namespace bulwark::http {
 namespace {
 
@@ -26,19 +28,9 @@ constexpr uint32_t kMaxEjectionCount = 64;
 // Guards the nanosecond steady clock against overflow when maxEjection is set absurdly high.
 constexpr Millis kLongestEjection = std::chrono::hours(24 * 365);
 
-constexpr uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
-constexpr uint64_t kFnvPrime = 0x100000001b3ULL;
-
-uint64_t fnv1a(uint64_t hash, std::string_view bytes) noexcept {
-  for (unsigned char c : bytes) {
-    hash ^= c;
-    hash *= kFnvPrime;
-  }
-  return hash;
-}
-
-// Finalizer that spreads FNV's weak low-entropy output over all 64 bits, so ring points are uniform.
-uint64_t mix64(uint64_t x) noexcept {
+// MurmurHash3's finaliser spreads FNV's weak low-entropy output over all 64 bits, so ring points are
+// uniform. Kept rather than core's mix64: it decides which origin a key maps to, which must not change.
+uint64_t ringMix(uint64_t x) noexcept {
   x ^= x >> 33;
   x *= 0xff51afd7ed558ccdULL;
   x ^= x >> 33;
@@ -47,7 +39,7 @@ uint64_t mix64(uint64_t x) noexcept {
   return x;
 }
 
-uint64_t hashBytes(std::string_view key) noexcept { return mix64(fnv1a(kFnvOffset, key)); }
+uint64_t hashBytes(std::string_view key) noexcept { return ringMix(fnv1a(kFnvOffset, key)); }
 
 // Point `index` of an origin: hash of "ADDRESS#INDEX". Keyed by address, not position in the config, so
 // adding or removing an origin on reload leaves the other origins' points, and their keys, where they were.
@@ -58,7 +50,7 @@ uint64_t ringPoint(std::string_view address, uint64_t index) noexcept {
   uint64_t hash = fnv1a(kFnvOffset, address);
   hash = fnv1a(hash, "#");
   hash = fnv1a(hash, std::string_view(digits, static_cast<size_t>(end - digits)));
-  return mix64(hash);
+  return ringMix(hash);
 }
 
 }  // namespace
@@ -93,7 +85,7 @@ PoolBalancer::PoolBalancer(std::shared_ptr<const PoolShared> shared) : shared_(s
   // Per-instance seed without a syscall: workers built from the same snapshot get distinct sequences.
   static std::atomic<uint64_t> instances{0};
   const uint64_t instance = instances.fetch_add(1, std::memory_order_relaxed);
-  rng_ = mix64(hashBytes(cfg.name) ^ mix64(instance + 0x9e3779b97f4a7c15ULL));
+  rng_ = ringMix(hashBytes(cfg.name) ^ ringMix(instance + 0x9e3779b97f4a7c15ULL));
   if (rng_ == 0) rng_ = 0x9e3779b97f4a7c15ULL;  // xorshift is stuck at zero
 
   if (cfg.lb == LbPolicy::kConsistentHash && count > 0) {

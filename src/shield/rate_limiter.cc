@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/config.h"
+#include "core/hash.h"
 
 namespace bulwark::shield {
 
@@ -186,14 +187,8 @@ uint64_t rateKeyPrefix(std::string_view ruleName) noexcept { return absorb(0x243
 uint64_t rateKeyDigest(std::string_view keyBytes) noexcept { return absorb(0x13198a2e03707344ull, keyBytes); }
 
 uint64_t rateKeyCombine(uint64_t prefix, uint64_t digest) noexcept {
-  // splitmix64 finaliser: the low bits pick the home slot, so every input bit must reach them.
-  uint64_t h = prefix ^ digest;
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  return normalise(h);
+  // The low bits pick the home slot, so every input bit must reach them.
+  return normalise(mix64(prefix ^ digest));
 }
 
 uint64_t rateKeyHash(std::string_view ruleName, std::string_view keyBytes) noexcept {

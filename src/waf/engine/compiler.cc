@@ -63,9 +63,7 @@ SelectorRegex::~SelectorRegex() { pcre2_code_free(static_cast<pcre2_code*>(code_
 bool SelectorRegex::matches(std::string_view key) const {
   SelectorMemo* memo = nullptr;
   if (key.size() <= SelectorMemo::kMaxKey) {
-    uint64_t h = id_ * 0x9E3779B97F4A7C15ull ^ key.size();
-    for (char c : key) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001B3ull;
-    h ^= h >> 32;
+    const uint64_t h = mix64(fnv1a(kFnvOffset ^ id_, key));
     memo = &tSelectorMemo[h & (tSelectorMemo.size() - 1)];
     if (memo->id == id_ && memo->size == key.size() && std::memcmp(memo->key, key.data(), key.size()) == 0) {
       return memo->result;

@@ -14,6 +14,8 @@
 #include <functional>
 #include <thread>
 
+#include "core/hash.h"
+
 namespace bulwark::waf {
 
 namespace {
@@ -30,15 +32,6 @@ std::atomic<uint64_t> gNextGeneration{1};
 // A 128-bit non-cryptographic hash (two independently seeded 64-bit lanes) for cache keys and file
 // checksums. Not OpenSSL: the builder thread may still run while the process exits, after OpenSSL's own
 // exit handler has torn it down. The cache's trust comes from file ownership, not from this hash.
-uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  return x;
-}
-
 std::pair<uint64_t, uint64_t> hash128(std::string_view data) {
   uint64_t a = 0x243F6A8885A308D3ull ^ data.size();
   uint64_t b = 0x13198A2E03707344ull + data.size() * 0x9E3779B97F4A7C15ull;

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/hash.h"
+
 namespace bulwark::waf {
 
 constexpr char asciiLowerChar(char c) noexcept {
@@ -30,10 +32,6 @@ inline bool asciiIequals(std::string_view a, std::string_view b) noexcept {
 
 // FNV-1a over the (already lower-cased) key: collection items and keyed targets carry it, so a keyed
 // lookup compares 8 bytes per item before comparing strings.
-constexpr uint64_t keyHash(std::string_view lkey) noexcept {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (char c : lkey) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
-  return h;
-}
+constexpr uint64_t keyHash(std::string_view lkey) noexcept { return fnv1a(kFnvOffset, lkey); }
 
 }  // namespace bulwark::waf

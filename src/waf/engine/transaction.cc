@@ -633,12 +633,9 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
 
 namespace {
 std::size_t transformSlotHash(const char* data, std::size_t size, int chain) noexcept {
-  uint64_t h = reinterpret_cast<uintptr_t>(data) ^ (static_cast<uint64_t>(size) << 40) ^
-               (static_cast<uint64_t>(static_cast<uint32_t>(chain)) * 0x9E3779B97F4A7C15ull);
-  h ^= h >> 31;
-  h *= 0xBF58476D1CE4E5B9ull;
-  h ^= h >> 29;
-  return static_cast<std::size_t>(h);
+  return static_cast<std::size_t>(
+      mix64(reinterpret_cast<uintptr_t>(data) ^ (static_cast<uint64_t>(size) << 40) ^
+            (static_cast<uint64_t>(static_cast<uint32_t>(chain)) * 0x9E3779B97F4A7C15ull)));
 }
 
 // Values that never change within the transaction once stored, so they can be cached by address: collection
