@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 
 #include "waf/engine/program.h"
@@ -17,6 +18,31 @@ namespace bulwark::waf {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Sets (or, with nullptr, unsets) an environment variable for one scope and restores what was there: the
+// runner's own BULWARK_CACHE_DIR / XDG_CACHE_HOME must survive these tests.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value != nullptr) {
+      ::setenv(name, value, 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
 
 // A fresh cache directory per test, removed afterwards.
 class TempDir {
@@ -233,10 +259,14 @@ TEST(WafPrefilter, CompilerGroupsRxRulesByChainAndVariable) {
 
 // The same requests give the same matches and captures with and without the prefilter.
 TEST(WafPrefilter, VerdictsAndCapturesEqualPcreOnly) {
-  ::setenv("BULWARK_WAF_PREFILTER", "off", 1);
-  CompileResult plain = compileText(kRules, "test.conf");
-  ::unsetenv("BULWARK_WAF_PREFILTER");
-  CompileResult fast = compileText(kRules, "test.conf");
+  CompileResult plain = [] {
+    ScopedEnv off("BULWARK_WAF_PREFILTER", "off");
+    return compileText(kRules, "test.conf");
+  }();
+  CompileResult fast = [] {
+    ScopedEnv on("BULWARK_WAF_PREFILTER", nullptr);
+    return compileText(kRules, "test.conf");
+  }();
   ASSERT_TRUE(plain.program && fast.program);
   EXPECT_FALSE(plain.program->prefilter);
   ASSERT_TRUE(fast.program->prefilter);
@@ -292,9 +322,10 @@ SecRule ARGS|!ARGS:p "@rx evil" "id:6,phase:2,pass,t:none,t:lowercase"
 
 TEST(WafPrefilter, FirstTransactionStartsTheBackgroundBuild) {
   TempDir dir;
-  ::setenv("BULWARK_CACHE_DIR", dir.path().c_str(), 1);
-  CompileResult r = compileText(kRules, "test.conf");
-  ::unsetenv("BULWARK_CACHE_DIR");
+  CompileResult r = [&] {
+    ScopedEnv cache("BULWARK_CACHE_DIR", dir.path().c_str());
+    return compileText(kRules, "test.conf");
+  }();
   ASSERT_TRUE(r.program && r.program->prefilter);
   EXPECT_EQ(r.program->prefilter->cacheDir(), dir.path());
   // Until the databases exist, transactions run on PCRE2 alone, with the same verdicts.
@@ -307,14 +338,22 @@ TEST(WafPrefilter, FirstTransactionStartsTheBackgroundBuild) {
 }
 
 TEST(WafPrefilter, DefaultCacheDirFollowsTheEnvironment) {
-  ::setenv("BULWARK_CACHE_DIR", "/x/y", 1);
-  EXPECT_EQ(defaultPrefilterCacheDir(), "/x/y");
-  ::setenv("BULWARK_CACHE_DIR", "off", 1);
-  EXPECT_EQ(defaultPrefilterCacheDir(), "");
-  ::unsetenv("BULWARK_CACHE_DIR");
-  ::setenv("XDG_CACHE_HOME", "/xdg", 1);
-  EXPECT_EQ(defaultPrefilterCacheDir(), "/xdg/bulwark");
-  ::unsetenv("XDG_CACHE_HOME");
+  {
+    ScopedEnv cache("BULWARK_CACHE_DIR", "/x/y");
+    EXPECT_EQ(defaultPrefilterCacheDir(), "/x/y");
+  }
+  {
+    ScopedEnv cache("BULWARK_CACHE_DIR", "off");
+    EXPECT_EQ(defaultPrefilterCacheDir(), "");
+  }
+  ScopedEnv noCache("BULWARK_CACHE_DIR", nullptr);
+  {
+    ScopedEnv xdg("XDG_CACHE_HOME", "/xdg");
+    EXPECT_EQ(defaultPrefilterCacheDir(), "/xdg/bulwark");
+  }
+  ScopedEnv noXdg("XDG_CACHE_HOME", nullptr);
+  ScopedEnv home("HOME", "/home/u");
+  EXPECT_EQ(defaultPrefilterCacheDir(), "/home/u/.cache/bulwark");
 }
 
 }  // namespace
