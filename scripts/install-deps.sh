@@ -10,9 +10,10 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-pytest python3-yaml openssl curl procps
   nginx libnginx-mod-http-modsecurity
+  libknot-dev nsd knot knot-dnsutils python3-dnspython
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  PKGS+=(haproxy wrk)
+  PKGS+=(haproxy wrk dnsperf)
 fi
 missing=()
 for p in "${PKGS[@]}"; do
