@@ -321,7 +321,7 @@ def generate(n, seed=5):
         if tcp_left > 0:
             transport = "tcp"
             tcp_left -= 1
-        elif rng.random() < 0.07:  # starts a TCP connection of 1-4 queries (~20 % of queries over TCP)
+        elif rng.random() < 0.10:  # starts a TCP connection of 1-4 queries (~20 % of queries over TCP)
             group += 1
             transport = "tcp"
             tcp_left = rng.choice([0, 0, 1, 2, 3])
