@@ -11,9 +11,17 @@ namespace bulwark::dns {
 
 namespace {
 
-uint64_t loadLittleEndian64(const uint8_t* p, std::size_t n) noexcept {
+// The first n (< 8) bytes at p as a little-endian number.
+uint64_t loadLittleEndianTail(const uint8_t* p, std::size_t n) noexcept {
   uint64_t v = 0;
   for (std::size_t i = 0; i < n; ++i) v |= uint64_t{p[i]} << (8 * i);
+  return v;
+}
+
+uint64_t loadLittleEndian64(const uint8_t* p) noexcept {
+  uint64_t v = 0;
+  std::memcpy(&v, p, 8);
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
   return v;
 }
 
@@ -91,13 +99,13 @@ int hexDigit(char c) noexcept {
 }  // namespace
 
 uint64_t siphash24(const uint8_t key[16], const uint8_t* data, std::size_t len) noexcept {
-  const uint64_t k0 = loadLittleEndian64(key, 8);
-  const uint64_t k1 = loadLittleEndian64(key + 8, 8);
+  const uint64_t k0 = loadLittleEndian64(key);
+  const uint64_t k1 = loadLittleEndian64(key + 8);
   SipState s{k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull, k0 ^ 0x6c7967656e657261ull,
              k1 ^ 0x7465646279746573ull};
   const std::size_t whole = len & ~std::size_t{7};
-  for (std::size_t i = 0; i < whole; i += 8) s.absorb(loadLittleEndian64(data + i, 8));
-  s.absorb(loadLittleEndian64(data + whole, len - whole) | (uint64_t{len & 0xff} << 56));
+  for (std::size_t i = 0; i < whole; i += 8) s.absorb(loadLittleEndian64(data + i));
+  s.absorb(loadLittleEndianTail(data + whole, len - whole) | (uint64_t{len & 0xff} << 56));
   s.v2 ^= 0xff;
   for (int i = 0; i < 4; ++i) s.round();
   return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
