@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bulwark benchmarks. Usage: bench/run.sh MODE   (MODE: proxy, waf)
+# Bulwark benchmarks. Usage: bench/run.sh MODE   (MODE: proxy, waf, shield, dns)
 #
 # proxy: Bulwark vs HAProxy vs nginx as HTTP/1.1 keep-alive reverse proxies in front of one fixed-response
 #        nginx origin; CPU µs per request, requests/s, and RSS per idle keep-alive connection.
@@ -8,6 +8,9 @@
 #        (bench/waf_mix.tsv, sent by bench/waf_mix.lua); each proxy with and without its WAF. Also the time
 #        `bulwark check` takes to load and compile the CRS.
 #        Method and caveats: docs/benchmarks.md.
+# dns:   authoritative DNS, Bulwark vs NSD vs Knot (one worker each, same generated zone), driven by dnsperf
+#        at a fixed 50,000 queries/s (server CPU µs per query from /proc) and flat out (queries/s); its own
+#        settings (BENCH_DNS_*) are listed in bench/dns/dns.sh.
 #
 # Environment:
 #   BENCH_DURATION    seconds of measured load per proxy (default 10)
@@ -882,7 +885,11 @@ mode_shield() {
   return "$failed"
 }
 
-# Future modes (dns, ...) go here as mode_<name>, reusing lib.sh.
+# ---- dns mode: bench/dns/dns.sh -------------------------------------------------------------------------
+# shellcheck source=bench/dns/dns.sh
+source "$BENCH_DIR/dns/dns.sh"
+
+# Future modes go here as mode_<name>, reusing lib.sh.
 
 usage() {
   sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
