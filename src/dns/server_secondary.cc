@@ -536,9 +536,12 @@ class XfrService::Secondary : public IoHandler {
     }
     logf(LogLevel::kInfo, "dns: secondary %s: %s from %s, serial %u, %zu records", name().c_str(),
          wasIxfr ? "IXFR" : "AXFR", hostPortToString(primary_).c_str(), z->serial(), z->recordCount());
+    std::shared_ptr<const Zone> previous = std::move(zone_);
     zone_ = std::move(z);
     setExpired(false);
     svc_.onZone_(origin_, zone_);
+    // Our own secondaries (a chain of transfers) hear about the new version too.
+    if (previous) svc_.onZoneLoaded(previous, zone_);
     scheduleRefresh(false);
   }
 
@@ -736,7 +739,7 @@ void XfrService::onZoneLoaded(std::shared_ptr<const Zone> oldZone, std::shared_p
     auto it = zones_.find(key(newZone->origin()));
     if (it == zones_.end()) return;
     auto st = std::make_shared<ZoneState>(*it->second);
-    if (oldZone && oldZone->serial() != newZone->serial()) {
+    if (options_.keepJournals && oldZone && oldZone->serial() != newZone->serial()) {
       auto j = std::make_shared<Journal>(*st->journal);
       j->onNewVersion(*oldZone, *newZone);
       st->journal = std::move(j);

@@ -56,6 +56,7 @@ struct XfrServiceOptions {
   std::chrono::seconds maxRefresh{86400};
   std::chrono::seconds notifyHoldoff{0};  // delay before a refresh triggered by NOTIFY
   XfrInLimits inLimits{};
+  bool keepJournals = true;  // false: no journals here (IXFR then always falls back to AXFR-style)
   size_t journalVersions = 32;
   size_t journalBytes = 64u << 20;
 };

@@ -430,8 +430,7 @@ const char* rdataLayout(uint16_t type) {
   }
 }
 
-bool decodeRdata(const uint8_t* msg, size_t len, size_t pos, uint16_t rdlen, uint16_t type,
-                 std::vector<uint8_t>& out) {
+bool decodeRdata(const uint8_t* msg, size_t pos, uint16_t rdlen, uint16_t type, std::vector<uint8_t>& out) {
   const char* layout = rdataLayout(type);
   size_t end = pos + rdlen;
   if (layout == nullptr) {
@@ -485,7 +484,7 @@ bool parseAnswerRecords(const uint8_t* msg, size_t len, std::vector<OwnedRecord>
     pos += 10;
     if (pos + rdlen > len) return false;
     // Names inside rdata are read within [msg, end of rdata): compression pointers go backwards only.
-    if (!decodeRdata(msg, len, pos, rdlen, r.type, r.rdata)) return false;
+    if (!decodeRdata(msg, pos, rdlen, r.type, r.rdata)) return false;
     pos += rdlen;
     out.push_back(std::move(r));
   }
