@@ -21,7 +21,7 @@
 #   BENCH_DNS_NAMES        owner names in the generated zone (default 4000)
 
 DNS_ZONE=bench.example
-declare -A DNS_PORT DNS_US DNS_QPS DNS_NOTE DNS_FIX_QPS DNS_LOST DNS_CPU DNS_OTHER
+declare -A DNS_PORT DNS_US DNS_QPS DNS_NOTE DNS_FIX_QPS DNS_LOST DNS_CPU DNS_OTHER DNS_FLAT_CPU
 
 dns_ports() {
   local base p ok=0
@@ -188,7 +188,7 @@ dns_parse() {
 # dns_measure NAME: start, check, warm up, fixed-rate run (CPU per query), flat-out run (qps), stop.
 dns_measure() {
   local name=$1 port=${DNS_PORT[$1]} t0 t1 out
-  DNS_US[$name]=nan DNS_QPS[$name]=nan DNS_FIX_QPS[$name]=- DNS_LOST[$name]=- DNS_CPU[$name]=- DNS_OTHER[$name]=-
+  DNS_US[$name]=nan DNS_QPS[$name]=nan DNS_FIX_QPS[$name]=- DNS_LOST[$name]=- DNS_CPU[$name]=- DNS_OTHER[$name]=- DNS_FLAT_CPU[$name]=-
   DNS_NOTE[$name]=${DNS_NOTE[$name]:-}
   log "== $name on 127.0.0.1:$port (udp+tcp)"
   DNS_PID=""
@@ -233,13 +233,17 @@ dns_measure() {
   log "$name: ${DNS_US[$name]} µs CPU/query at ${DNS_FIX_QPS[$name]} queries/s (CPU ${DNS_CPU[$name]})"
 
   out=$BENCH_TMP/perf-$name-flat.out
+  t0=$(bench_cpu_ticks "$DNS_PID")
   dns_perf "$out" "$port" "$BENCH_DURATION" -c "$BENCH_DNS_CLIENTS" -q "$BENCH_DNS_OUTSTANDING"
+  t1=$(bench_cpu_ticks "$DNS_PID")
+  # Below ~95 % the server was not the bottleneck (dnsperf or a noisy neighbour was).
+  DNS_FLAT_CPU[$name]=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v d="$BENCH_DURATION" 'BEGIN {printf "%.0f%%", 100 * t / hz / d}')
   sed 's/^/    /' "$out" | grep -E 'Queries|Response codes' >&2
   if ! bench_alive "$DNS_PID"; then DNS_NOTE[$name]+="died under flat-out load"; return 1; fi
   bench_stop "$DNS_PID"
   if dns_parse "$out"; then
     DNS_QPS[$name]=$(awk -v q="$PERF_QPS" 'BEGIN {printf "%.0f", q}')
-    log "$name: ${DNS_QPS[$name]} queries/s flat out"
+    log "$name: ${DNS_QPS[$name]} queries/s flat out (server CPU ${DNS_FLAT_CPU[$name]})"
   else
     DNS_NOTE[$name]+="flat-out dnsperf produced no result"
     return 1
@@ -271,10 +275,11 @@ mode_dns() {
     "$(wc -l <"$BENCH_TMP/queries.txt")" "${BENCH_PROXY_CPU:-any}" "${BENCH_LOAD_CPU:-any}"
   printf 'fixed rate %s/s for %ss; flat out: -c %s -q %s for %ss\n' "$BENCH_DNS_RATE" "$BENCH_DURATION" \
     "$BENCH_DNS_CLIENTS" "$BENCH_DNS_OUTSTANDING" "$BENCH_DURATION"
-  printf '%-8s %9s %10s %7s %5s %6s %10s  %s\n' server us/query fixed_qps lost cpu other flat_qps note
+  printf '%-8s %9s %10s %7s %5s %6s %10s %8s  %s\n' server us/query fixed_qps lost cpu other flat_qps flat_cpu note
   for name in "${servers[@]}"; do
-    printf '%-8s %9s %10s %7s %5s %6s %10s  %s\n' "$name" "${DNS_US[$name]}" "${DNS_FIX_QPS[$name]:--}" \
-      "${DNS_LOST[$name]:--}" "${DNS_CPU[$name]:--}" "${DNS_OTHER[$name]:--}" "${DNS_QPS[$name]}" "${DNS_NOTE[$name]%; }"
+    printf '%-8s %9s %10s %7s %5s %6s %10s %8s  %s\n' "$name" "${DNS_US[$name]}" "${DNS_FIX_QPS[$name]:--}" \
+      "${DNS_LOST[$name]:--}" "${DNS_CPU[$name]:--}" "${DNS_OTHER[$name]:--}" "${DNS_QPS[$name]}" \
+      "${DNS_FLAT_CPU[$name]:--}" "${DNS_NOTE[$name]%; }"
   done
   local ratio
   ratio=$(awk -v b="${DNS_US[bulwark]}" -v n="${DNS_US[nsd]}" -v k="${DNS_US[knot]}" 'BEGIN {
