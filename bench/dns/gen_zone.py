@@ -7,7 +7,7 @@ OUTDIR/bench.example.zone: zone `bench.example.` with NAMES (default 4000) owner
 A, AAAA, MX, TXT, CNAME (to names in the zone), SRV, CAA, a wildcard, empty non-terminals, and delegations
 with glue.
 OUTDIR/queries.txt: dnsperf's input ("name type" per line), 20,000 queries in a fixed mix:
-70 % existing name and type (a fifth of them CNAMEs followed in-zone), 10 % existing name with a type it
+70 % existing name and type (about 8 % of them CNAMEs followed in-zone), 10 % existing name with a type it
 lacks (NODATA), 10 % absent names (NXDOMAIN), 5 % names under a delegation (referral with glue), 5 % names
 the wildcard answers. Names are written in mixed case now and then, as resolvers with 0x20 do.
 """
