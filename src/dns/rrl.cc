@@ -210,4 +210,19 @@ uint64_t rrlNameHash(const uint8_t* wireName, std::size_t len) noexcept {
   return mix64(h);
 }
 
+uint64_t rrlNameHashFor(ResponseClass cls, const Name& qname, const Name* zoneApex) noexcept {
+  switch (cls) {
+    case ResponseClass::Error:
+      return 0;
+    case ResponseClass::NxDomain:
+    case ResponseClass::Referral:
+      return rrlNameHash(zoneApex != nullptr && !zoneApex->empty() ? *zoneApex : qname);
+    case ResponseClass::Positive:
+    case ResponseClass::NoData:
+    case ResponseClass::Any:
+      break;
+  }
+  return rrlNameHash(qname);
+}
+
 }  // namespace bulwark::dns

@@ -124,4 +124,9 @@ class Rrl {
 uint64_t rrlNameHash(const uint8_t* wireName, std::size_t len) noexcept;
 inline uint64_t rrlNameHash(const Name& name) noexcept { return rrlNameHash(name.data, name.len); }
 
+// The name hash docs/dns-rrl.md prescribes for a response: the qname for Positive, NoData and Any; the zone
+// apex for NxDomain and Referral (`zoneApex`: AnswerInfo::zone->origin(); the qname when there is none);
+// 0 for Error (one account per prefix).
+uint64_t rrlNameHashFor(ResponseClass cls, const Name& qname, const Name* zoneApex) noexcept;
+
 }  // namespace bulwark::dns

@@ -362,6 +362,25 @@ TEST(Rrl, NameHashFoldsCase) {
   EXPECT_EQ(rrlNameHash(n), rrlNameHash(lower, sizeof lower));
 }
 
+TEST(Rrl, NameHashPerClass) {
+  auto name = [](const char* wire, std::size_t len) {
+    Name n;
+    n.len = static_cast<uint8_t>(len);
+    std::memcpy(n.data, wire, len);
+    return n;
+  };
+  const Name qname = name("\6random\7example\3com", 20);
+  const Name apex = name("\7example\3com", 13);
+  EXPECT_EQ(rrlNameHashFor(ResponseClass::Positive, qname, &apex), rrlNameHash(qname));
+  EXPECT_EQ(rrlNameHashFor(ResponseClass::NoData, qname, &apex), rrlNameHash(qname));
+  EXPECT_EQ(rrlNameHashFor(ResponseClass::Any, qname, &apex), rrlNameHash(qname));
+  EXPECT_EQ(rrlNameHashFor(ResponseClass::NxDomain, qname, &apex), rrlNameHash(apex));
+  EXPECT_EQ(rrlNameHashFor(ResponseClass::Referral, qname, &apex), rrlNameHash(apex));
+  EXPECT_EQ(rrlNameHashFor(ResponseClass::NxDomain, qname, nullptr), rrlNameHash(qname));
+  EXPECT_EQ(rrlNameHashFor(ResponseClass::Error, qname, &apex), 0u);
+  EXPECT_NE(rrlNameHash(qname), rrlNameHash(apex));
+}
+
 TEST(Rrl, ConfigValidation) {
   EXPECT_EQ(validateRrlConfig(RrlConfig{}), "");
   auto with = [](auto change) {
