@@ -509,8 +509,8 @@ class XfrService::Secondary : public IoHandler {
   void transferDone() {
     closeSockets();
     phase_ = Phase::Idle;
-    contact();
     if (rx_->kind() == XfrReceiver::Kind::UpToDate) {
+      contact();
       rx_.reset();
       scheduleRefresh(false);
       return;
@@ -539,6 +539,7 @@ class XfrService::Secondary : public IoHandler {
     std::shared_ptr<const Zone> previous = std::move(zone_);
     zone_ = std::move(z);
     setExpired(false);
+    contact();
     svc_.onZone_(origin_, zone_);
     // Our own secondaries (a chain of transfers) hear about the new version too.
     if (previous) svc_.onZoneLoaded(previous, zone_);
