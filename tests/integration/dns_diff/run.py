@@ -33,6 +33,14 @@ class Result:
 
     def report(self, name_a, name_b, limit=None):
         lines = [self.summary(), f"unexplained by field: {dict(self.by_field.most_common())}", ""]
+        groups = collections.OrderedDict()  # (category, differing fields) -> [query indexes]
+        for q, v, _, _ in self.unexplained:
+            groups.setdefault((q.category, " ".join(sorted(v.remaining))), []).append(q.index)
+        if groups:
+            lines.append("unexplained by query category and differing fields (count, first queries):")
+            for (cat, fields), idx in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+                lines.append(f"  {len(idx):5d}  {cat:14s} {fields}   e.g. #{', #'.join(map(str, idx[:3]))}")
+            lines.append("")
         for n, (q, v, wa, wb) in enumerate(self.unexplained):
             if limit is not None and n >= limit:
                 lines.append(f"... {len(self.unexplained) - limit} more")
