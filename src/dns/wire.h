@@ -114,6 +114,7 @@ enum class Rcode : uint8_t {
   NxDomain = 3,
   NotImp = 4,
   Refused = 5,
+  YxDomain = 6,
   NotAuth = 9,
   BadVers = 16
 };
@@ -152,7 +153,7 @@ ParseResult parseQuery(const uint8_t* pkt, size_t len, ParsedQuery& out);
 // Every put* returns false (and writes nothing) when the record does not fit in `cap`.
 class MessageWriter {
  public:
-  MessageWriter(uint8_t* buf, size_t cap) : buf_(buf), cap_(cap) {}
+  MessageWriter(uint8_t* buf, size_t cap) : buf_(buf), cap_(cap), fullCap_(cap) {}
 
   // Header with all counts zero. Counts are patched by finishSection.
   bool putHeader(uint16_t id, uint16_t flags);
@@ -186,10 +187,8 @@ class MessageWriter {
 
   size_t size() const { return size_; }
   size_t capacity() const { return cap_; }
-  // Lowers the capacity (e.g. to the UDP limit); never raises it.
-  void limit(size_t cap) {
-    if (cap < cap_) cap_ = cap;
-  }
+  // Sets the usable capacity (e.g. the UDP limit minus room kept for the OPT record), at most the buffer's.
+  void limit(size_t cap) { cap_ = cap < fullCap_ ? cap : fullCap_; }
   uint8_t* data() { return buf_; }
 
  private:
@@ -207,6 +206,7 @@ class MessageWriter {
 
   uint8_t* buf_;
   size_t cap_;
+  size_t fullCap_;
   size_t size_ = 0;
   int entries_ = 0;
   Entry table_[kMaxEntries];

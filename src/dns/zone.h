@@ -73,6 +73,8 @@ class Zone {  // immutable after build; shared_ptr<const Zone>
   size_t nodeCount() const { return nodes_.size(); }
   // Exact name match (case-insensitive); `name` must be at or below the origin, else nullptr.
   const Node* findExact(const Name& name) const;
+  // Exact match on uncompressed wire bytes (any case).
+  const Node* findWire(const uint8_t* name, size_t len) const;
   // The node whose name is the suffix of `name` with `labels` labels, if present.
   const Node* findSuffix(const Name& name, int labels) const;
   // The RRset of `type` at `node`, or nullptr.
