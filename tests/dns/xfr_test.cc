@@ -467,5 +467,29 @@ TEST(Receiver, IxfrThatDoesNotApplyIsAnError) {
   EXPECT_NE(err.find("IXFR removes"), std::string::npos) << err;
 }
 
+TEST(Receiver, DecompressesNamesInsideRdata) {
+  // Header, question example.com/AXFR, then one SRV whose owner and target are compression pointers.
+  std::vector<uint8_t> m = {0x00, 0x01, 0x84, 0x00, 0, 1, 0, 2, 0, 0, 0, 0};
+  const uint8_t qname[] = {7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0};
+  m.insert(m.end(), qname, qname + sizeof qname);
+  m.insert(m.end(), {0, 252, 0, 1});
+  // _sip.example.com SRV 10 20 5060 mail.example.com (target: "mail" + pointer to the question name)
+  m.insert(m.end(), {4, '_', 's', 'i', 'p', 0xC0, 0x0C, 0, 33, 0, 1, 0, 0, 0x0e, 0x10, 0, 13});
+  m.insert(m.end(), {0, 10, 0, 20, 0x13, 0xC4, 4, 'm', 'a', 'i', 'l', 0xC0, 0x0C});
+  // A pointer loop inside rdata (points at itself): rejected.
+  m.insert(m.end(), {0xC0, 0x0C, 0, 5, 0, 1, 0, 0, 0, 60, 0, 2});
+  size_t loopAt = m.size();
+  m.insert(m.end(), {0xC0, static_cast<uint8_t>(loopAt)});
+  std::vector<OwnedRecord> recs;
+  EXPECT_FALSE(parseAnswerRecords(m.data(), m.size(), recs));
+  ASSERT_EQ(recs.size(), 1u);
+  const OwnedRecord& srv = recs[0];
+  EXPECT_EQ(nameToText(srv.owner), "_sip.example.com.");
+  EXPECT_EQ(srv.type, kTypeSRV);
+  const uint8_t want[] = {0,   10,  0,   20,  0x13, 0xC4, 4,   'm', 'a', 'i', 'l', 7,
+                          'e', 'x', 'a', 'm', 'p',  'l',  'e', 3,   'c', 'o', 'm', 0};
+  EXPECT_EQ(srv.rdata, std::vector<uint8_t>(want, want + sizeof want));
+}
+
 }  // namespace
 }  // namespace bulwark::dns
