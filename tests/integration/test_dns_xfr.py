@@ -251,7 +251,7 @@ zone:
 class Knot:
     def __init__(self, directory):
         self.dir = Path(directory) / "knot"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "db").mkdir(parents=True, exist_ok=True)  # Knot does not create it (journal, timers)
         self.port = free_dns_port()
         self.conf = self.dir / "knot.conf"
         self.log = self.dir / "knot.log"
@@ -368,8 +368,11 @@ def test_bulwark_primary_to_nsd_secondary(tmp_path, procs):
     wait_until(lambda: soa_serial(nsd.port) == 2, 20, "NSD to pull serial 2 after NOTIFY", [nsd.log, b.log])
     assert a_record(nsd.port, f"new.{ZONE}") == "192.0.2.99"
     assert re.search(r"NOTIFY for example\.com\.? acknowledged", b.log_text()), b.log_text()[-2000:]
+    # NSD 4.6 does not name the transfer type; an incremental update is a few hundred bytes where the
+    # full zone is ~37 KB.
     log = nsd.logs()
-    assert "IXFR" in log or "ixfr" in log.lower(), log
+    m = re.search(r"received update to serial 2 .* of (\d+) bytes", log)
+    assert m and int(m.group(1)) < 2000, log
 
 
 def test_bulwark_primary_to_knot_secondary(tmp_path, procs):
@@ -423,7 +426,8 @@ def test_knot_primary_to_bulwark_secondary(tmp_path, procs):
     knot = Knot(tmp_path)
     write_zone(knot.zonefile, 1)
     bport = free_dns_port()
-    knot.configure(bport, ["notify: bulwark", "zonefile-load: difference", "journal-content: changes"])
+    knot.configure(bport, ["notify: bulwark", "zonefile-load: difference", "journal-content: changes",
+                                 "zonefile-sync: -1"])
     procs.append(knot)
     knot.start()
     assert soa_serial(knot.port) == 1
@@ -468,8 +472,8 @@ def test_axfr_refused_outside_allow_transfer_and_content_matches(tmp_path, procs
     b.reload()
     wait_until(lambda: soa_serial(b.port) == 2, 10, "bulwark to serve serial 2", [b.log])
     q = dns.message.make_query(ZONE, "IXFR")
-    soa = want.find_rdataset("@", "SOA")
-    q.authority.append(dns.rrset.from_rdata(dns.name.from_text(ZONE), soa.ttl, soa[0]))
+    q.authority.append(dns.rrset.from_text(f"{ZONE}.", 300, "IN", "SOA",
+                                           f"ns1.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 300"))
     msgs = []
     with socket.create_connection(("127.0.0.1", b.port), timeout=10, source_address=("127.0.0.2", 0)) as s:
         dns.query.send_tcp(s, q)
