@@ -111,10 +111,15 @@ def run(port, queries, timeout=1.0, parallel=16):
     return results
 
 
-def retry(port, queries, timeout=1.5, parallel=16):
-    """A second look at missing UDP replies (a datagram lost under load is not a difference). TCP is not
-    retried: a connection closed early is part of what is compared."""
-    qs = [q for q in queries if q.transport == "udp"]
+def retry(port, queries, timeout=2.0, parallel=8):
+    """A second look at missing replies, each query alone (UDP: its own socket; TCP: its own connection).
+    A datagram lost or a connection slow on a loaded machine is not a difference; a server that never
+    answers a query stays silent on the second try too."""
+    def one(q):
+        if q.transport == "udp":
+            return udp_exchange(port, q.wire, timeout)
+        return tcp_exchange(port, [q.wire], timeout)[0]
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-        replies = list(pool.map(lambda q: udp_exchange(port, q.wire, timeout), qs))
-    return {q.index: r for q, r in zip(qs, replies)}
+        replies = list(pool.map(one, queries))
+    return {q.index: r for q, r in zip(queries, replies)}

@@ -63,8 +63,8 @@ def differential(queries, port_a, port_b, allowed, timeout=1.0):
         fa = pool.submit(exchange.run, port_a, queries, timeout)
         fb = pool.submit(exchange.run, port_b, queries, timeout)
         ra, rb = fa.result(), fb.result()
-    # A UDP reply missing on one side, or on both for a well-formed query, gets a second, unhurried look.
-    again = [q for q in queries if q.transport == "udp" and
+    # A reply missing on one side, or on both for a well-formed query, gets a second, unhurried look.
+    again = [q for q in queries if
              ((ra[q.index] is None) != (rb[q.index] is None) or
               (ra[q.index] is None and rb[q.index] is None and not q.malformed))]
     if again:
