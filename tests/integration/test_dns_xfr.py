@@ -42,11 +42,11 @@ ZONE = "example.com"
 FILLER = 1500  # hosts: the AXFR spans several messages
 
 
-def zone_text(serial, extra="", hosts=FILLER):
+def zone_text(serial, extra="", hosts=FILLER, timers="3600 600 86400 300"):
     lines = [
         f"$ORIGIN {ZONE}.",
         "$TTL 300",
-        f"@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. {serial} 3600 600 86400 300",
+        f"@ IN SOA ns1.{ZONE}. hostmaster.{ZONE}. {serial} {timers}",
         f"@ IN NS ns1.{ZONE}.",
         f"@ IN MX 10 mail.{ZONE}.",
         "ns1 IN A 127.0.0.1",
@@ -118,9 +118,9 @@ def wait_until(predicate, timeout, what, logs=()):
     raise AssertionError(f"timed out waiting for {what}{detail}")
 
 
-def write_zone(path, serial, extra=""):
+def write_zone(path, serial, extra="", **kw):
     # A new size and mtime for sure (servers compare both before reloading).
-    path.write_text(zone_text(serial, extra))
+    path.write_text(zone_text(serial, extra, **kw))
     t = time.time() + serial % 1000
     os.utime(path, (t, t))
 
@@ -444,6 +444,41 @@ def test_knot_primary_to_bulwark_secondary(tmp_path, procs):
     assert a_record(b.port, f"new.{ZONE}") == "192.0.2.99"
     # Knot keeps the difference in its journal: the pull was incremental.
     assert re.search(r"IXFR from 127\.0\.0\.1:\d+, serial 2", b.log_text()), b.log_text()[-3000:]
+
+
+def rcode_of(port):
+    try:
+        return query(port, timeout=0.5).rcode()
+    except (dns.exception.Timeout, OSError):
+        return None
+
+
+def test_secondary_honours_soa_refresh_and_expire(tmp_path, procs):
+    """SOA refresh 1 s, retry 1 s, expire 4 s: Bulwark follows a change without any NOTIFY, answers
+    SERVFAIL once the primary has been unreachable for the expire time, and serves again when it is back."""
+    need(NSD)
+    nsd = Nsd(tmp_path)
+    timers = "1 1 4 300"
+    write_zone(nsd.zonefile, 1, hosts=10, timers=timers)
+    nsd.configure(["provide-xfr: 127.0.0.1 NOKEY"])  # no notify: only the refresh timer
+    procs.append(nsd)
+    nsd.start()
+    b = Bulwark(tmp_path, [{"name": ZONE, "primary": f"127.0.0.1:{nsd.port}"}])
+    procs.append(b)
+    b.start()
+    wait_until(lambda: soa_serial(b.port) == 1, 20, "bulwark to transfer serial 1", [b.log, nsd.log])
+
+    write_zone(nsd.zonefile, 2, "new IN A 192.0.2.99\n", hosts=10, timers=timers)
+    nsd.reload()
+    wait_until(lambda: soa_serial(b.port) == 2, 15, "bulwark to refresh to serial 2", [b.log, nsd.log])
+
+    nsd.stop()
+    start = time.monotonic()
+    wait_until(lambda: rcode_of(b.port) == dns.rcode.SERVFAIL, 15, "SERVFAIL after expire", [b.log])
+    assert time.monotonic() - start >= 1.5  # not before the expire time (4 s after the last contact)
+
+    nsd.start()
+    wait_until(lambda: soa_serial(b.port) == 2, 15, "bulwark to serve again", [b.log, nsd.log])
 
 
 # ----------------------------------------------------------------------- (c) allow_transfer, content checks
