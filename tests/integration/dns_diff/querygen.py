@@ -199,6 +199,8 @@ def _edns(rng):
             data = bytes(rng.randint(0, 16))
         elif code == 11:  # tcp-keepalive, empty in queries
             data = b""
+        elif code == 15:  # EDE (meaningless in a query): info code and a text
+            data = struct.pack("!H", rng.randrange(30)) + b"query"
         else:
             data = bytes(rng.randrange(256) for _ in range(rng.randint(0, 10)))
         options.append((code, data))
