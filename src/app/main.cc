@@ -6,6 +6,7 @@
 #include "app/server.h"
 #include "core/config.h"
 #include "core/metrics.h"
+#include "dns/server.h"
 #include "http/runtime.h"
 
 namespace {
@@ -76,6 +77,15 @@ int main(int argc, char** argv) {
     if (!rt) {
       std::fprintf(stderr, "%s\n", error.c_str());
       return 2;
+    }
+    // Zone files are loaded and checked as `serve` loads them (FILE:LINE: message on a bad one).
+    if (rt->config.dns.enabled) {
+      bulwark::EventLoop loop;
+      bulwark::dns::DnsService dnsService(loop, metrics);
+      if (!dnsService.prepare(rt->config.dns, error)) {
+        std::fprintf(stderr, "%s\n", error.c_str());
+        return 2;
+      }
     }
     if (rt->waf) {
       std::printf("%s: ok (%zu WAF rules)\n", config.c_str(), rt->waf->ruleCount);

@@ -57,6 +57,12 @@ int Server::run() {
   }
   current_ = rt;
   generationGauge_->set(static_cast<int64_t>(generation_));
+  dns_ = std::make_unique<dns::DnsService>(loop_, *metrics_);
+  auto dnsSnap = dns_->prepare(current_->config.dns, error);
+  if (!dnsSnap) {
+    logError(error);
+    return 2;
+  }
 
   // Signals are taken through signalfd on this thread: block them before any worker thread exists so
   // every thread inherits the mask. SIGPIPE is ignored (TLS writes use write(2), not send(MSG_NOSIGNAL)).
@@ -71,11 +77,24 @@ int Server::run() {
   signals_ = std::make_unique<SignalHandler>(*this, sfd);
   loop_.add(sfd, EPOLLIN, signals_.get());
 
+  // The DNS sockets join the worker loops before the worker threads start.
+  std::vector<EventLoop*> loops;
   for (unsigned i = 0; i < workers; ++i) {
     workers_.push_back(std::make_unique<http::Worker>(i, i));
-    if (!workers_.back()->start(current_, error)) {
+    loops.push_back(&workers_.back()->loop());
+  }
+  if (!dns_->start(dnsSnap, loops, error)) {
+    logError(error);
+    dns_->stop();
+    workers_.clear();
+    return 1;
+  }
+  for (auto& worker : workers_) {
+    if (!worker->start(current_, error)) {
       logError(error);
       for (auto& w : workers_) w->drain(std::chrono::milliseconds(0));
+      for (auto& w : workers_) w->join();
+      dns_->stop();
       workers_.clear();
       return 1;
     }
@@ -105,6 +124,8 @@ int Server::run() {
     if (!http::resolveAddress(current_->config.admin.address, a, error) || !admin_->listen(a, error)) {
       logError("admin " + current_->config.admin.address.text + ": " + error);
       for (auto& w : workers_) w->drain(std::chrono::milliseconds(0));
+      for (auto& w : workers_) w->join();
+      dns_->stop();
       workers_.clear();
       return 1;
     }
@@ -115,6 +136,9 @@ int Server::run() {
   for (const Listener& l : current_->config.listeners) {
     where += (where.empty() ? "" : ", ") + std::string(l.tls ? "https://" : "http://") + l.address.text;
   }
+  for (const SocketAddress& a : current_->config.dns.listen) {
+    where += (where.empty() ? "" : ", ") + std::string("dns://") + a.text;
+  }
   logInfo("bulwark " BULWARK_VERSION " serving on " + where + " with " + std::to_string(workers) +
           " worker(s)" + (adminAddress_.empty() ? std::string() : "; admin on http://" + adminAddress_));
 
@@ -122,6 +146,7 @@ int Server::run() {
   // answering meanwhile (/healthz says "draining", so a load balancer takes this node out).
   loop_.run();
   for (auto& w : workers_) w->join();
+  dns_->stop();
   workers_.clear();
   health_.reset();
   admin_.reset();
@@ -199,6 +224,7 @@ void Server::onSignal(int sig) {
   logInfo(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", draining (up to " +
           std::to_string(drain.count()) + " ms)");
   health_->stop();
+  dns_->drain();
   for (auto& w : workers_) w->drain(drain);
   drainPoll_ = std::make_unique<Timer>([this] {
     bool all = true;
@@ -234,6 +260,15 @@ bool Server::reload(std::string& error) {
     reloadsFailed_->add(metrics_->controlShard());
     return false;
   }
+  // Zones are loaded here, on the control thread; a zone that fails keeps the whole old config serving.
+  auto dnsSnap = dns_->prepare(rt->config.dns, error);
+  if (!dnsSnap || !dns_->checkListen(*dnsSnap, error)) {
+    logError("reload rejected: " + error);
+    reloadsFailed_->add(metrics_->controlShard());
+    if (rt->config.dns.enabled) dns_->countReload(false);
+    logError("reload failed; still serving config generation " + std::to_string(generation_));
+    return false;
+  }
   // New listener addresses must be bindable before any worker is told about them.
   for (const http::ListenerRuntime& l : rt->listeners) {
     bool existing = false;
@@ -252,6 +287,8 @@ bool Server::reload(std::string& error) {
   ++generation_;
   current_ = rt;
   for (auto& w : workers_) w->publish(rt);
+  dns_->commit(dnsSnap);
+  if (rt->config.dns.enabled) dns_->countReload(true);
   health_->setRuntime(rt);
   const std::string newAdmin = rt->config.admin.enabled ? rt->config.admin.address.text : "";
   if (newAdmin != adminAddress_) {

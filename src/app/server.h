@@ -9,6 +9,7 @@
 #include "admin/admin.h"
 #include "core/event_loop.h"
 #include "core/metrics.h"
+#include "dns/server.h"
 #include "http/health_check.h"
 #include "http/runtime.h"
 #include "http/worker.h"
@@ -43,6 +44,7 @@ class Server {
   std::vector<std::unique_ptr<http::Worker>> workers_;
   std::shared_ptr<const http::Runtime> current_;
   std::unique_ptr<http::HealthChecker> health_;
+  std::unique_ptr<dns::DnsService> dns_;  // the DNS server on the workers' loops (idle without `dns:`)
   std::unique_ptr<admin::AdminServer> admin_;
   std::unique_ptr<SignalHandler> signals_;
   std::unique_ptr<Timer> drainPoll_;  // checks whether every worker has finished draining

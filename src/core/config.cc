@@ -1492,6 +1492,145 @@ void parseShield(Loader& loader, const Slot& slot, ConfigDraft& draft) {
   loader.parseFields(slot, kShieldFields, target);
 }
 
+// --- dns -------------------------------------------------------------------------------------------------
+
+// A zone name: labels of letters, digits, '-' and '_' (1..63 bytes each, 253 in all), an optional final dot,
+// or "." for the root. Stored lower-cased without the final dot.
+bool readZoneName(Loader& loader, const Slot& slot, std::string& out) {
+  std::string text;
+  if (!loader.readNonEmpty(slot, text)) return false;
+  std::string name = text == "." ? text : lowerCase(text);
+  if (name != "." && name.back() == '.') name.pop_back();
+  bool ok = name == "." || (!name.empty() && name.size() <= 253);
+  if (ok && name != ".") {
+    std::size_t labelStart = 0;
+    for (std::size_t i = 0; i <= name.size() && ok; ++i) {
+      if (i == name.size() || name[i] == '.') {
+        ok = i > labelStart && i - labelStart <= 63;
+        labelStart = i + 1;
+      } else {
+        ok = isAlnum(name[i]) || name[i] == '-' || name[i] == '_';
+      }
+    }
+  }
+  if (!ok) {
+    loader.error(slot.mark, slot.path + ": invalid zone name " + quoteValue(text) + " (e.g. example.com)");
+    return false;
+  }
+  out = std::move(name);
+  return true;
+}
+
+void readAddressList(Loader& loader, const Slot& slot, bool ipOnly, std::vector<SocketAddress>& out) {
+  loader.forEach(slot, [&](const Slot& item, std::size_t) {
+    SocketAddress address;
+    if (loader.readAddress(item, ipOnly, address)) out.push_back(std::move(address));
+  });
+}
+
+constexpr Field<DnsZoneConfig> kDnsZoneFields[] = {
+    {"name", [](Loader& l, const Slot& s, DnsZoneConfig& z) { readZoneName(l, s, z.name); }, true},
+    {"file", [](Loader& l, const Slot& s, DnsZoneConfig& z) { l.readFile(s, z.file); }},
+    {"primary",
+     [](Loader& l, const Slot& s, DnsZoneConfig& z) {
+       SocketAddress address;
+       if (l.readAddress(s, /*ipOnly=*/true, address)) z.primary = std::move(address);
+     }},
+    {"allow_transfer",
+     [](Loader& l, const Slot& s, DnsZoneConfig& z) { readCidrList(l, s, z.allowTransfer); }},
+    {"notify",
+     [](Loader& l, const Slot& s, DnsZoneConfig& z) { readAddressList(l, s, /*ipOnly=*/true, z.notify); }},
+};
+
+void parseDnsZones(Loader& loader, const Slot& slot, DnsConfig& dns) {
+  std::map<std::string, int> seen;  // name -> line
+  bool isList = loader.forEach(slot, [&](const Slot& item, std::size_t) {
+    DnsZoneConfig zone;
+    zone.line = static_cast<int>(item.mark.line) + 1;
+    if (!loader.parseFields(item, kDnsZoneFields, zone)) return;
+    if (zone.name.empty()) return;  // reported
+    bool hasFile = !zone.file.empty() || item.node["file"];
+    if (hasFile == zone.primary.has_value()) {
+      loader.error(item.mark, item.path + ": zone '" + zone.name +
+                                  "' needs exactly one of 'file' (we are its primary) and 'primary' (we are "
+                                  "a secondary)");
+      return;
+    }
+    auto [first, inserted] = seen.emplace(zone.name, zone.line);
+    if (!inserted) {
+      loader.error(markOf(item, "name"), item.path + ": duplicate zone '" + zone.name +
+                                             "' (first declared on line " + std::to_string(first->second) +
+                                             ")");
+      return;
+    }
+    dns.zones.push_back(std::move(zone));
+  });
+  if (isList && slot.node.size() == 0) loader.error(slot.mark, slot.path + ": at least one zone is required");
+}
+
+constexpr Field<DnsTcp> kDnsTcpFields[] = {
+    {"max_connections",
+     [](Loader& l, const Slot& s, DnsTcp& t) { l.readInteger(s, 1, 1000000, t.maxConnections); }},
+    {"idle_timeout", [](Loader& l, const Slot& s, DnsTcp& t) { l.readDuration(s, t.idleTimeout); }},
+    {"io_timeout", [](Loader& l, const Slot& s, DnsTcp& t) { l.readDuration(s, t.ioTimeout); }},
+};
+
+constexpr Field<DnsRrl> kDnsRrlFields[] = {
+    {"enabled", [](Loader& l, const Slot& s, DnsRrl& r) { l.readBool(s, r.enabled); }},
+    {"responses_per_second",
+     [](Loader& l, const Slot& s, DnsRrl& r) { l.readInteger(s, 1, 1000000, r.responsesPerSecond); }},
+    {"window", [](Loader& l, const Slot& s, DnsRrl& r) { l.readDuration(s, r.window); }},
+    {"slip", [](Loader& l, const Slot& s, DnsRrl& r) { l.readInteger(s, 0, 10, r.slip); }},
+    {"ipv4_prefix", [](Loader& l, const Slot& s, DnsRrl& r) { l.readInteger(s, 8, 32, r.ipv4Prefix); }},
+    {"ipv6_prefix", [](Loader& l, const Slot& s, DnsRrl& r) { l.readInteger(s, 16, 128, r.ipv6Prefix); }},
+    {"table_size",
+     [](Loader& l, const Slot& s, DnsRrl& r) { l.readInteger(s, 1024, 1u << 24, r.tableSize); }},
+};
+
+void parseDnsCookieSecret(Loader& loader, const Slot& slot, DnsCookies& cookies) {
+  std::string text;
+  if (!loader.readScalar(slot, text, "32 hex digits")) return;
+  bool ok = text.size() == 32 && std::all_of(text.begin(), text.end(), [](char c) {
+              return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+            });
+  if (!ok) {
+    loader.error(slot.mark, slot.path + " must be 32 hex digits (a 128-bit key), got " +
+                                std::to_string(text.size()) + " characters");
+    return;
+  }
+  cookies.secret = lowerCase(text);
+}
+
+constexpr Field<DnsCookies> kDnsCookieFields[] = {
+    {"enabled", [](Loader& l, const Slot& s, DnsCookies& c) { l.readBool(s, c.enabled); }},
+    {"secret", parseDnsCookieSecret},
+};
+
+constexpr Field<DnsConfig> kDnsFields[] = {
+    {"listen",
+     [](Loader& l, const Slot& s, DnsConfig& d) {
+       bool isList = l.expectSequence(s);
+       if (!isList) return;
+       readAddressList(l, s, /*ipOnly=*/true, d.listen);
+       if (s.node.size() == 0) l.error(s.mark, s.path + ": at least one address is required");
+     },
+     true},
+    {"zones", parseDnsZones, true},
+    {"edns_udp_size",
+     [](Loader& l, const Slot& s, DnsConfig& d) { l.readInteger(s, 512, 4096, d.ednsUdpSize); }},
+    {"tcp", [](Loader& l, const Slot& s, DnsConfig& d) { l.parseFields(s, kDnsTcpFields, d.tcp); }},
+    {"rrl", [](Loader& l, const Slot& s, DnsConfig& d) { l.parseFields(s, kDnsRrlFields, d.rrl); }},
+    {"cookies",
+     [](Loader& l, const Slot& s, DnsConfig& d) { l.parseFields(s, kDnsCookieFields, d.cookies); }},
+};
+
+void parseDns(Loader& loader, const Slot& slot, ConfigDraft& draft) {
+  DnsConfig& dns = draft.config.dns;
+  dns.enabled = true;
+  dns.line = static_cast<int>(slot.mark.line) + 1;
+  loader.parseFields(slot, kDnsFields, dns);
+}
+
 // --- the document ----------------------------------------------------------------------------------------
 
 // Top-level sections. A new subsystem adds its section here, with one function that reads it.
@@ -1510,12 +1649,16 @@ constexpr Field<ConfigDraft> kSections[] = {
     {"access_log", parseAccessLog},
     {"waf", parseWaf},
     {"shield", parseShield},
+    {"dns", parseDns},
 };
 
 // Checks that span sections, once every section has been read.
 void Loader::resolve(ConfigDraft& draft) {
   Config& config = draft.config;
-  if (!draft.listenersMark) error(draft.rootMark, "at least one listener is required (key 'listeners')");
+  // A DNS-only gateway needs no HTTP listener.
+  if (!draft.listenersMark && !config.dns.enabled) {
+    error(draft.rootMark, "at least one listener is required (key 'listeners')");
+  }
 
   for (RouteDraft& route : draft.routes) {
     if (route.route.pool.empty()) continue;  // a respond route, or a pool name already reported
@@ -1551,6 +1694,21 @@ void Loader::resolve(ConfigDraft& draft) {
     }
   }
 
+  // DNS listens on TCP too, so its addresses must not be an HTTP listener's or the admin's.
+  for (const SocketAddress& address : config.dns.listen) {
+    for (const Listener& listener : config.listeners) {
+      if (canonicalAddress(listener.address) == canonicalAddress(address)) {
+        YAML::Mark dnsMark;
+        dnsMark.line = config.dns.line - 1;
+        error(dnsMark, "dns listen address '" + address.text + "' is already used by the listener on line " +
+                           std::to_string(listener.line));
+      }
+    }
+    if (config.admin.enabled && canonicalAddress(config.admin.address) == canonicalAddress(address)) {
+      error(*draft.adminMark,
+            "admin address '" + config.admin.address.text + "' is already a dns listen address");
+    }
+  }
   if (config.admin.enabled && config.admin.address.port != 0) {
     for (const Listener& listener : config.listeners) {
       if (canonicalAddress(listener.address) == canonicalAddress(config.admin.address)) {

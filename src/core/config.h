@@ -238,6 +238,49 @@ struct ShieldConfig {
   int line = 0;
 };
 
+// --- dns: the authoritative DNS server (docs/dns-server.md) ---
+
+struct DnsZoneConfig {
+  std::string name;                        // zone origin as written, without a trailing dot ("example.com")
+  std::string file;                        // primary: zone file (resolved path); empty for a secondary
+  std::optional<SocketAddress> primary;    // secondary: the primary to transfer the zone from
+  std::vector<std::string> allowTransfer;  // CIDRs or addresses allowed AXFR/IXFR; empty = nobody
+  std::vector<SocketAddress> notify;       // secondaries sent a NOTIFY when the zone changes
+  int line = 0;
+};
+
+struct DnsTcp {
+  uint32_t maxConnections = 512;  // concurrent DNS TCP connections per process; over it: accept and close
+  Millis idleTimeout{10000};      // no query in progress and nothing received for this long: closed
+  Millis ioTimeout{5000};         // a query or an answer half read or half written for this long: closed
+};
+
+struct DnsRrl {
+  bool enabled = false;
+  uint32_t responsesPerSecond = 5;  // per client prefix and response class
+  Millis window{15000};             // how far back the rate is averaged (BIND's "window")
+  uint32_t slip = 2;                // every slip-th limited response goes out truncated (TC=1); 0 = never
+  uint32_t ipv4Prefix = 24;
+  uint32_t ipv6Prefix = 56;
+  uint64_t tableSize = 65536;  // buckets per process (fixed; the oldest entry is replaced when full)
+};
+
+struct DnsCookies {
+  bool enabled = false;  // off by default, like NSD and Knot: COOKIE options are then ignored
+  std::string secret;    // 32 hex digits (16 bytes, the SipHash key); empty = random at start
+};
+
+struct DnsConfig {
+  bool enabled = false;  // a `dns:` section is present
+  std::vector<SocketAddress> listen;
+  std::vector<DnsZoneConfig> zones;
+  uint32_t ednsUdpSize = 1232;  // largest UDP answer we send (and advertise), 512..4096
+  DnsTcp tcp;
+  DnsRrl rrl;
+  DnsCookies cookies;
+  int line = 0;
+};
+
 struct Config {
   std::string file;      // path it was loaded from
   unsigned workers = 0;  // 0 = one per core
@@ -250,6 +293,7 @@ struct Config {
   AccessLog accessLog;
   WafConfig waf;
   ShieldConfig shield;
+  DnsConfig dns;
 };
 
 struct ConfigError {

@@ -373,10 +373,9 @@ TEST(ConfigErrors, YamlSyntaxErrorReportsItsPosition) {
 }
 
 TEST(ConfigErrors, UnknownTopLevelKeyListsValidKeys) {
-  EXPECT_EQ(
-      onlyErrorOf(std::string(kValidBase) + "dns: { enabled: true }\n"),
-      "test.yaml:10:1: unknown top-level key 'dns' (valid keys: workers, listeners, routes, pools, limits, "
-      "client_timeouts, admin, access_log, waf, shield)");
+  EXPECT_EQ(onlyErrorOf(std::string(kValidBase) + "steering: { enabled: true }\n"),
+            "test.yaml:10:1: unknown top-level key 'steering' (valid keys: workers, listeners, routes, "
+            "pools, limits, client_timeouts, admin, access_log, waf, shield, dns)");
 }
 
 TEST(ConfigErrors, UnknownKeysAreReportedAtEveryDepth) {
