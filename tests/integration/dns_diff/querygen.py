@@ -67,7 +67,7 @@ _OWNER_LIST = sorted(_OWNERS, key=lambda n: n.to_text())
 _COMMON_TYPES = ["A", "AAAA", "MX", "TXT", "NS", "SOA", "CNAME", "SRV", "PTR", "CAA", "NAPTR", "SSHFP", "TLSA",
                  "SVCB", "HTTPS", "DS", "DNAME", "HINFO", "SPF", "LOC", "RP", "AFSDB", "KEY", "DNSKEY", "RRSIG",
                  "NSEC", "NSEC3", "NSEC3PARAM", "CDS", "CDNSKEY", "URI", "ZONEMD", "NULL", "WKS"]
-_ODD_TYPES = [65400, 65399, 999, 0, 65535, 128, 249, 250, 253, 254, 41]  # unknown, TKEY, TSIG, MAILA/B, OPT
+_ODD_TYPES = [65400, 65399, 999, 0, 65535, 128, 249, 250, 253, 254, 41, 251, 252]  # unknown, TKEY, TSIG, MAILA/B, OPT, IXFR, AXFR
 
 _SUFFIXES = {  # name -> how to build names below it
     "wild": ["x", "abc", "a.b", "exists", "host", "nohost.sub", "child.*", "x.child.*", "*"],
