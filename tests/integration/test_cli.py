@@ -100,13 +100,13 @@ def test_check_unknown_key_exits_2_with_file_line_col(tmp_path):
 
 
 def test_check_unknown_top_level_key_points_at_it(tmp_path):
-    text = CONTRACT_YAML + "dns:\n  enabled: true\n"
-    f = tmp_path / "dns.yaml"
+    text = CONTRACT_YAML + "steering:\n  enabled: true\n"
+    f = tmp_path / "steering.yaml"
     f.write_text(text)
     r = run("check", "-c", f)
     assert r.returncode == 2
-    line, col = _position(text, "dns:")
-    assert re.match(rf"^{re.escape(str(f))}:{line}:{col}: .*dns", r.stderr), r.stderr
+    line, col = _position(text, "steering:")
+    assert re.match(rf"^{re.escape(str(f))}:{line}:{col}: .*steering", r.stderr), r.stderr
 
 
 def test_check_yaml_syntax_error_exits_2_with_file_line_col(tmp_path):
