@@ -23,6 +23,7 @@ class Result:
     allowed_total: int = 0
     unexplained: list = field(default_factory=list)  # (query, verdict, wire_a, wire_b)
     by_field: collections.Counter = field(default_factory=collections.Counter)  # unexplained, by field
+    allowed_examples: dict = field(default_factory=dict)  # rule name -> [(query, first diff)] (3 at most)
     seconds: float = 0.0
     no_reply_both: int = 0
 
@@ -33,6 +34,13 @@ class Result:
 
     def report(self, name_a, name_b, limit=None):
         lines = [self.summary(), f"unexplained by field: {dict(self.by_field.most_common())}", ""]
+        if self.allowed_examples:
+            lines.append("allowed differences, first examples:")
+            for rule, ex in sorted(self.allowed_examples.items()):
+                for q, d in ex:
+                    lines.append(f"  {rule}: #{q.index} [{q.category}] {q.desc[:150]}")
+                    lines.append(f"      {compare.short(d, 300)}")
+            lines.append("")
         groups = collections.OrderedDict()  # (category, differing fields) -> [query indexes]
         for q, v, _, _ in self.unexplained:
             groups.setdefault((q.category, " ".join(sorted(v.remaining))), []).append(q.index)
@@ -85,6 +93,9 @@ def differential(queries, port_a, port_b, allowed, timeout=1.0):
             res.allowed_total += 1
             for r in v.rules:
                 res.allowed[r] += 1
+                ex = res.allowed_examples.setdefault(r, [])
+                if len(ex) < 3:
+                    ex.append((q, v.first))
         else:
             res.unexplained.append((q, v, wa, wb))
             for k in v.remaining:
