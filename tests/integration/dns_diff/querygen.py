@@ -147,6 +147,8 @@ def _pick_name(rng):
         "c1", "c2", "to-net", "to-net-chain", "to-outside", "to-sub", "to-nx", "to-wild", "to-dn", "to-child",
         "to-mixed", "to-ent", "to-apex", "loop1", "self", "long1", "long5", "with\\032space", "dot\\.inlabel",
         "back\\\\slash", "quote\\\"q", "mixed.case", "upper", "MIXED.CASE", "x.cwl", "a.cw", "a.cwnx",
+        "caf\\195\\169", "CAF\\195\\169", "caf\\195\\137", "\\200bin", "\\200BIN", "\\192bin", "x.\\255",
+        "\\200\\201.\\255", "\\223",
     ]), com), "chain"
 
 
