@@ -112,6 +112,16 @@ def _tcp_malformed_no_reply(q, a, b):
     return b, b
 
 
+def _xfr_refused(q, a, b):
+    """AXFR/IXFR from a client without transfer rights: NSD NOTAUTH, Bulwark REFUSED (only the rcode)."""
+    if q.meta.get("qtype") not in (251, 252) or not (a and b and "rcode" in a and "rcode" in b):
+        return None
+    if a["rcode"] != 9 or b["rcode"] != 5:
+        return None
+    a["rcode"] = 5
+    return a, b
+
+
 ALLOWED = [
     Allowed(
         "ede-option",
@@ -147,6 +157,14 @@ ALLOWED = [
         "the same bytes over UDP (those pairs compare identical), but over TCP sends nothing, leaving the "
         "client to its timeout.",
         _tcp_malformed_no_reply),
+    Allowed(
+        "xfr-refused-not-notauth",
+        "AXFR/IXFR query (neither server allows transfers here): NSD's rcode NOTAUTH, Bulwark's REFUSED; only "
+        "the rcode is changed",
+        "RFC 1035 4.1.1 defines REFUSED with refusing a zone transfer as its example ('may not wish to "
+        "perform a particular operation (e.g., zone transfer)'); NOTAUTH is defined for UPDATE (RFC 2136 2.2) "
+        "and TSIG (RFC 8945). Either ends the transfer attempt of a secondary.",
+        _xfr_refused),
 ]
 
 
