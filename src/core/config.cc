@@ -1584,7 +1584,15 @@ constexpr Field<DnsRrl> kDnsRrlFields[] = {
     {"ipv4_prefix", [](Loader& l, const Slot& s, DnsRrl& r) { l.readInteger(s, 8, 32, r.ipv4Prefix); }},
     {"ipv6_prefix", [](Loader& l, const Slot& s, DnsRrl& r) { l.readInteger(s, 16, 128, r.ipv6Prefix); }},
     {"table_size",
-     [](Loader& l, const Slot& s, DnsRrl& r) { l.readInteger(s, 1024, 1u << 24, r.tableSize); }},
+     [](Loader& l, const Slot& s, DnsRrl& r) {
+       uint64_t size = 0;
+       if (!l.readInteger(s, 1024, 1u << 24, size)) return;
+       if ((size & (size - 1)) != 0) {
+         l.error(s.mark, s.path + " must be a power of two, got " + std::to_string(size));
+         return;
+       }
+       r.tableSize = size;
+     }},
 };
 
 void parseDnsCookieSecret(Loader& loader, const Slot& slot, DnsCookies& cookies) {

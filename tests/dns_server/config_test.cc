@@ -103,7 +103,7 @@ TEST(DnsConfig, UnknownKeysAndBadValuesHavePositions) {
       kZone +
       "\n"
       "      colour: blue\n"
-      "  rrl: {slip: 11}\n"
+      "  rrl: {slip: 11, table_size: 5000}\n"
       "  cookies: {secret: abc}\n"
       "  edns_udp_size: 100\n"
       "  tcp: {idle: 1s}\n");
@@ -111,6 +111,8 @@ TEST(DnsConfig, UnknownKeysAndBadValuesHavePositions) {
   const std::string e = errors(r);
   EXPECT_NE(e.find("t.yaml:6:7: unknown key 'colour' in dns.zones[0]"), std::string::npos) << e;
   EXPECT_NE(e.find("t.yaml:7:15: dns.rrl.slip must be an integer from 0 to 10"), std::string::npos) << e;
+  EXPECT_NE(e.find("t.yaml:7:31: dns.rrl.table_size must be a power of two, got 5000"), std::string::npos)
+      << e;
   EXPECT_NE(e.find("t.yaml:8:21: dns.cookies.secret must be 32 hex digits"), std::string::npos) << e;
   EXPECT_NE(e.find("t.yaml:9:18: dns.edns_udp_size must be an integer from 512 to 4096"), std::string::npos)
       << e;

@@ -473,3 +473,23 @@ def test_sigterm_stops_a_dns_only_gateway(procs, tmp_path):
     gw = dns_gateway(procs, tmp_path, BASIC, admin=False)
     assert addresses(udp_query(gw.dns_port, "www.example.com")) == ["192.0.2.10"]
     assert gw.stop(signal.SIGTERM) == 0
+
+
+def test_example_dns_yaml_checks_and_serves(procs, tmp_path):
+    example = helpers.ROOT / "examples" / "dns.yaml"
+    r = helpers._spawn([helpers.BULWARK, "check", "-c", example], stdout=-1, stderr=-1)
+    out, err = r.communicate(timeout=30)
+    assert r.returncode == 0, (out, err)
+    # The same file on free ports (5300/9901 may be taken), the zone named by its absolute path.
+    port, admin_port = free_port(), free_port()
+    zone = helpers.ROOT / "examples" / "dns" / "example.com.zone"
+    text = example.read_text().replace(":5300", f":{port}").replace(":9901", f":{admin_port}")
+    text = text.replace("file: dns/example.com.zone", f"file: {zone}")
+    if not ipv6_loopback():
+        text = text.replace(f', "[::1]:{port}"', "")
+    gw = procs.gateway(text, port=port, admin_port=admin_port)
+    www = udp_query(port, "www.example.com", "A")
+    assert [r.rdtype for r in www.answer] == [dns.rdatatype.CNAME, dns.rdatatype.A]
+    assert addresses(udp_query(port, "x.apps.example.com")) == ["192.0.2.30"]
+    assert addresses(tcp_query(port, "api.example.com")) == ["192.0.2.20", "192.0.2.21"]
+    assert gw.running()
