@@ -347,6 +347,27 @@ def bulwark_primary(tmp_path, procs, notify_port):
     return b, zonefile
 
 
+def nxdomain(port, name):
+    try:
+        return query(port, name, "A").rcode() == dns.rcode.NXDOMAIN
+    except (dns.exception.Timeout, OSError):
+        return False
+
+
+def third_version(b, zonefile, peer_port, logs):
+    """Serial 3 removes records (host0..host9) and changes one (www): the secondary follows."""
+    text = zone_text(3, "new IN A 192.0.2.100\n").replace(f"www IN CNAME mail.{ZONE}.", "www IN A 192.0.2.80")
+    text = "\n".join(line for line in text.splitlines() if not re.match(r"host\d IN ", line)) + "\n"
+    zonefile.write_text(text)
+    b.reload()
+    wait_until(lambda: soa_serial(b.port) == 3, 10, "bulwark to serve serial 3", [b.log])
+    wait_until(lambda: soa_serial(peer_port) == 3, 20, "the secondary to pull serial 3", logs)
+    assert nxdomain(peer_port, f"host5.{ZONE}")
+    assert a_record(peer_port, f"host15.{ZONE}") == "10.0.0.15"
+    assert a_record(peer_port, f"www.{ZONE}") == "192.0.2.80"
+    assert a_record(peer_port, f"new.{ZONE}") == "192.0.2.100"
+
+
 def change_and_reload(b, zonefile):
     write_zone(zonefile, 2, "new IN A 192.0.2.99\n")
     b.reload()
@@ -373,6 +394,9 @@ def test_bulwark_primary_to_nsd_secondary(tmp_path, procs):
     log = nsd.logs()
     m = re.search(r"received update to serial 2 .* of (\d+) bytes", log)
     assert m and int(m.group(1)) < 2000, log
+    third_version(b, zonefile, nsd.port, [nsd.log, b.log])
+    m = re.search(r"received update to serial 3 .* of (\d+) bytes", nsd.logs())
+    assert m and int(m.group(1)) < 2000, nsd.logs()
 
 
 def test_bulwark_primary_to_knot_secondary(tmp_path, procs):
@@ -391,6 +415,10 @@ def test_bulwark_primary_to_knot_secondary(tmp_path, procs):
     # Knot logs "receiving AXFR-style IXFR" when the reply is a full zone: ours must be incremental.
     log = knot.log.read_text(errors="replace")
     assert re.search(r"IXFR, incoming, remote 127\.0\.0\.1@\d+, finished", log), log[-3000:]
+    assert "AXFR-style" not in log, log[-3000:]
+    third_version(b, zonefile, knot.port, [knot.log, b.log])
+    log = knot.log.read_text(errors="replace")
+    assert len(re.findall(r"IXFR, incoming, remote 127\.0\.0\.1@\d+, finished", log)) == 2, log[-3000:]
     assert "AXFR-style" not in log, log[-3000:]
 
 
@@ -444,6 +472,39 @@ def test_knot_primary_to_bulwark_secondary(tmp_path, procs):
     assert a_record(b.port, f"new.{ZONE}") == "192.0.2.99"
     # Knot keeps the difference in its journal: the pull was incremental.
     assert re.search(r"IXFR from 127\.0\.0\.1:\d+, serial 2", b.log_text()), b.log_text()[-3000:]
+
+
+def test_chain_nsd_to_bulwark_to_knot(tmp_path, procs):
+    """Bulwark as a secondary that feeds a secondary of its own: NSD -> Bulwark -> Knot. A change at NSD
+    reaches Knot through two NOTIFYs; Bulwark's journal (diffs between the versions it pulled) gives Knot
+    an IXFR even though NSD sent Bulwark a full zone."""
+    need(NSD)
+    need(KNOTD)
+    nsd = Nsd(tmp_path)
+    knot = Knot(tmp_path)
+    bport = free_dns_port()
+    write_zone(nsd.zonefile, 1)
+    nsd.configure([f"notify: 127.0.0.1@{bport} NOKEY", "provide-xfr: 127.0.0.1 NOKEY"])
+    procs.append(nsd)
+    nsd.start()
+    b = Bulwark(tmp_path, [{"name": ZONE, "primary": f"127.0.0.1:{nsd.port}", "allow_transfer": ["127.0.0.1"],
+                            "notify": [f"127.0.0.1:{knot.port}"]}])
+    b.port = bport
+    procs.append(b)
+    b.start()
+    wait_until(lambda: soa_serial(b.port) == 1, 20, "bulwark to transfer serial 1", [b.log, nsd.log])
+    knot.configure(b.port, ["master: bulwark", "zonefile-sync: -1"])
+    procs.append(knot)
+    knot.start()
+    wait_until(lambda: soa_serial(knot.port) == 1, 20, "Knot to transfer serial 1 from bulwark", [knot.log, b.log])
+
+    write_zone(nsd.zonefile, 2, "new IN A 192.0.2.99\n")
+    nsd.reload()
+    wait_until(lambda: soa_serial(knot.port) == 2, 20, "Knot to get serial 2 through bulwark",
+               [knot.log, b.log, nsd.log])
+    assert a_record(knot.port, f"new.{ZONE}") == "192.0.2.99"
+    log = knot.log.read_text(errors="replace")
+    assert re.search(r"IXFR, incoming, remote 127\.0\.0\.1@\d+, finished", log), log[-3000:]
 
 
 def rcode_of(port):
