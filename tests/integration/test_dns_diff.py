@@ -14,7 +14,6 @@ query. Every run writes every unexplained difference (query, NSD's answer, Bulwa
 """
 
 import os
-import socket
 import struct
 from pathlib import Path
 
@@ -45,9 +44,8 @@ REPORT = Path(os.environ.get("DNS_DIFF_REPORT", "/tmp/dns-diff-report.txt"))
 
 # ------------------------------------------------------------------------------------------------ allowed
 
-# The one table of differences Bulwark may have from NSD 4.6. Each row: a name, the predicate (when it
-# applies, and what it makes equal), and why the difference is correct or harmless, with the RFC. A row is
-# never added to make the test pass: only for a difference the RFCs justify or define as harmless.
+# The normalisations behind the rows of ALLOWED: each gets (query, NSD's normalised reply, Bulwark's) as
+# deep copies and returns the pair made equal in what its row covers, or None when the row does not apply.
 
 
 def _strip_ede(q, a, b):
@@ -122,6 +120,9 @@ def _xfr_refused(q, a, b):
     return a, b
 
 
+# The one table of differences Bulwark may have from NSD 4.6. Each row: a name, the predicate (when it
+# applies, and what it makes equal), and why the difference is correct or harmless, with the RFC. A row is
+# never added to make the test pass: only for a difference the RFCs justify or define as harmless.
 ALLOWED = [
     Allowed(
         "ede-option",
