@@ -199,6 +199,10 @@ std::string AdminServer::statusJson() const {
     }
     j += '}';
   }
+  if (hooks_.dnsStatus) {
+    const std::string dns = hooks_.dnsStatus();
+    if (!dns.empty()) j += ",\"dns\":" + dns;
+  }
   j += ",\"pools\":[";
   for (std::size_t p = 0; p < rt->pools.size(); ++p) {
     const http::PoolRuntime& pool = rt->pools[p];

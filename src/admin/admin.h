@@ -23,6 +23,7 @@ struct AdminHooks {
   unsigned workers = 1;
   shield::ShieldState* shield = nullptr;     // penalty box and admin lists (outlive snapshots)
   std::function<void()> shieldListsChanged;  // publishes ShieldState::adminLists() to the workers
+  std::function<std::string()> dnsStatus;    // the DNS server's /status block (JSON object), "" when off
 };
 
 class AdminServer {

@@ -109,6 +109,7 @@ int Server::run() {
   hooks.draining = [this] { return draining_; };
   hooks.workers = workers;
   hooks.shield = shield_.get();
+  hooks.dnsStatus = [this] { return dns_->statusJson(); };
   hooks.shieldListsChanged = [this] {
     auto lists = shield_->adminLists();
     for (auto& w : workers_) w->publishShieldLists(lists);

@@ -536,6 +536,22 @@ void DnsService::drain() {
 
 void DnsService::stop() { workers_.clear(); }
 
+std::string DnsService::statusJson() const {
+  if (!current_ || !current_->config.enabled) return "";
+  std::string j = "{\"generation\":" + std::to_string(current_->generation) + ",\"zones\":[";
+  bool first = true;
+  for (const ZonePolicy& p : current_->policies) {
+    const Zone* z = current_->zones.findExact(p.origin);
+    j += first ? "" : ",";
+    first = false;
+    j += "{\"name\":\"" + p.name + "\",\"secondary\":" + (p.secondary ? "true" : "false") +
+         ",\"loaded\":" + (z != nullptr ? "true" : "false");
+    if (z != nullptr) j += ",\"serial\":" + std::to_string(z->serial());
+    j += "}";
+  }
+  return j + "]}";
+}
+
 void DnsService::secondaryZone(const Name& origin, std::shared_ptr<const Zone> zone) {
   const std::string key = zoneKey(origin);
   expired_.erase(

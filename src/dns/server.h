@@ -132,6 +132,9 @@ class DnsService {
   const std::shared_ptr<const DnsSnapshot>& current() const noexcept { return current_; }
   const DnsMetrics& metrics() const noexcept { return metrics_; }
   XfrService& xfr() noexcept { return *xfr_; }
+  // For the admin API's /status: {"generation":N,"zones":[{"name":..,"serial":..,"secondary":..,
+  // "loaded":..}]}; "" when DNS is off.
+  std::string statusJson() const;
 
  private:
   struct LoadedZone {

@@ -247,6 +247,8 @@ def test_refused_outside_our_zones(procs, tmp_path):
     assert r.rcode() == dns.rcode.REFUSED
     assert not r.answer
     assert gw.metric("bulwark_dns_queries_total", type="A", rcode="REFUSED") >= 1
+    zones = gw.status()["dns"]["zones"]
+    assert zones == [{"name": "example.com", "secondary": False, "loaded": True, "serial": 2024010101}]
 
 
 # -------------------------------------------------------------------------------------------- reloads
