@@ -1,6 +1,8 @@
 #include "dns/journal.h"
 
+#include <algorithm>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace bulwark::dns {
@@ -69,6 +71,50 @@ JournalDelta diffZones(const Zone& oldZ, const Zone& newZ) {
   for (const OwnedRecord& r : d.removed) d.bytes += recordBytes(r);
   for (const OwnedRecord& r : d.added) d.bytes += recordBytes(r);
   return d;
+}
+
+namespace {
+
+std::string ownedKey(const OwnedRecord& r) {
+  RecordView v{&r.owner, r.type, r.rclass, r.ttl, r.rdata.data(), static_cast<uint16_t>(r.rdata.size())};
+  return diffKey(v);
+}
+
+bool canonicalLess(const OwnedRecord& a, const OwnedRecord& b) {
+  int c = canonicalCompare(a.owner, b.owner);
+  if (c != 0) return c < 0;
+  if (a.type != b.type) return a.type < b.type;
+  return std::lexicographical_compare(a.rdata.begin(), a.rdata.end(), b.rdata.begin(), b.rdata.end());
+}
+
+}  // namespace
+
+JournalDelta condenseDeltas(const std::vector<const JournalDelta*>& chain) {
+  JournalDelta out;
+  out.fromSerial = chain.front()->fromSerial;
+  out.toSerial = chain.back()->toSerial;
+  out.oldSoa = chain.front()->oldSoa;
+  out.newSoa = chain.back()->newSoa;
+  // Net state per record: removed from the client's version, or added since it.
+  std::unordered_map<std::string, OwnedRecord> removed, added;
+  for (const JournalDelta* d : chain) {
+    for (const OwnedRecord& r : d->removed) {
+      std::string k = ownedKey(r);
+      if (!added.erase(k)) removed.emplace(std::move(k), r);
+    }
+    for (const OwnedRecord& r : d->added) {
+      std::string k = ownedKey(r);
+      if (!removed.erase(k)) added.emplace(std::move(k), r);
+    }
+  }
+  for (auto& [k, r] : removed) out.removed.push_back(std::move(r));
+  for (auto& [k, r] : added) out.added.push_back(std::move(r));
+  std::sort(out.removed.begin(), out.removed.end(), canonicalLess);
+  std::sort(out.added.begin(), out.added.end(), canonicalLess);
+  out.bytes = sizeof(JournalDelta) + recordBytes(out.oldSoa) + recordBytes(out.newSoa);
+  for (const OwnedRecord& r : out.removed) out.bytes += recordBytes(r);
+  for (const OwnedRecord& r : out.added) out.bytes += recordBytes(r);
+  return out;
 }
 
 void Journal::onNewVersion(const Zone& oldZ, const Zone& newZ) {

@@ -29,6 +29,11 @@ struct JournalDelta {
 // Records of `oldZ` not in `newZ` (removed) and of `newZ` not in `oldZ` (added), SOA excluded.
 JournalDelta diffZones(const Zone& oldZ, const Zone& newZ);
 
+// One delta with the net effect of a chain of successive deltas (RFC 1995 §4 condensation): a record
+// added then removed (or removed then added back) cancels out. Old SOA from the first, new SOA from the
+// last; removed and added in canonical order. `chain` must not be empty.
+JournalDelta condenseDeltas(const std::vector<const JournalDelta*>& chain);
+
 class Journal {
  public:
   explicit Journal(size_t maxVersions = 32, size_t maxBytes = 64u << 20)

@@ -312,6 +312,11 @@ bool buildIxfr(const Journal* journal, const Zone& current, const ParsedQuery& q
   std::vector<const JournalDelta*> chain;
   bool upToDate = clientSerial == current.serial() || serialGreater(clientSerial, current.serial());
   bool incremental = !upToDate && journal != nullptr && journal->chain(clientSerial, current.serial(), chain);
+  JournalDelta condensed;
+  if (incremental && limits.condenseIxfr && chain.size() > 1) {
+    condensed = condenseDeltas(chain);
+    chain.assign(1, &condensed);
+  }
   if (tcp) {
     if (upToDate) return ixfrStream({}, soa, query, sink, limits.chunkBytes);
     if (incremental) return ixfrStream(chain, soa, query, sink, limits.chunkBytes);

@@ -58,6 +58,7 @@ using MessageSink = std::function<bool(const uint8_t* msg, size_t len)>;
 
 struct XfrLimits {
   size_t chunkBytes = 16384;  // start a new message once this many bytes are written (like NSD)
+  bool condenseIxfr = true;   // IXFR over several versions sent as one net difference (RFC 1995 §4)
 };
 
 // AXFR: SOA, every record in canonical order, SOA; each message a valid response (QR, AA, the query's id;
@@ -71,7 +72,8 @@ bool buildAxfr(const Zone& zone, const ParsedQuery& query, const MessageSink& si
 bool ixfrClientSerial(const uint8_t* pkt, size_t len, const ParsedQuery& query, uint32_t& serial);
 
 // IXFR (RFC 1995). clientSerial current (or newer) -> one message with the current SOA; the journal
-// reaches back to clientSerial -> SOA(cur), then per version SOA(old) removed... SOA(new) added..., SOA(cur);
+// reaches back to clientSerial -> SOA(cur), then per version SOA(old) removed... SOA(new) added..., SOA(cur)
+// (one net difference when `limits.condenseIxfr`);
 // otherwise an AXFR-style reply. Over UDP (`tcp` false) a reply that does not fit in `udpSize` bytes is
 // replaced by the single current SOA (the client then retries over TCP). `journal` may be null.
 bool buildIxfr(const Journal* journal, const Zone& current, const ParsedQuery& query, uint32_t clientSerial,

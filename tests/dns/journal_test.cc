@@ -145,5 +145,31 @@ TEST(Journal, BoundedByBytes) {
   EXPECT_EQ(tiny.versions(), 0u);
 }
 
+TEST(Journal, CondensedChainIsTheNetDifference) {
+  auto v1 = zone(1, "a A 192.0.2.1\nb A 192.0.2.2\n");
+  auto v2 = zone(2, "a A 192.0.2.1\nc A 192.0.2.3\n");                 // -b +c
+  auto v3 = zone(3, "a A 192.0.2.9\nb A 192.0.2.2\n");                 // -a -c +a' +b
+  auto v4 = zone(4, "a A 192.0.2.9\nb A 192.0.2.2\nd A 192.0.2.4\n");  // +d
+  Journal j;
+  j.onNewVersion(*v1, *v2);
+  j.onNewVersion(*v2, *v3);
+  j.onNewVersion(*v3, *v4);
+  std::vector<const JournalDelta*> chain;
+  ASSERT_TRUE(j.chain(1, 4, chain));
+  JournalDelta d = condenseDeltas(chain);
+  EXPECT_EQ(d.fromSerial, 1u);
+  EXPECT_EQ(d.toSerial, 4u);
+  // b removed then added back and c added then removed cancel out.
+  ASSERT_EQ(d.removed.size(), 1u);
+  EXPECT_EQ(nameToText(d.removed[0].owner), "a.example.com.");
+  EXPECT_EQ(d.removed[0].rdata, (std::vector<uint8_t>{192, 0, 2, 1}));
+  ASSERT_EQ(d.added.size(), 2u);  // canonical order: a, d
+  EXPECT_EQ(nameToText(d.added[0].owner), "a.example.com.");
+  EXPECT_EQ(nameToText(d.added[1].owner), "d.example.com.");
+  JournalDelta direct = diffZones(*v1, *v4);
+  EXPECT_EQ(direct.removed.size(), d.removed.size());
+  EXPECT_EQ(direct.added.size(), d.added.size());
+}
+
 }  // namespace
 }  // namespace bulwark::dns

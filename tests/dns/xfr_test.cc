@@ -267,28 +267,40 @@ TEST(Ixfr, IncrementalFromJournalAppliesToTheOldVersion) {
   OwnedRecord soa = soaOf(*v.v1);
   Query q;
   makeQuery(q, kTypeIXFR, 77, &soa);
-  Collected c;
-  ASSERT_TRUE(buildIxfr(&v.journal, *v.v3, q.q, 100, true, 0, c.sink()));
-  std::vector<OwnedRecord> recs;
-  for (const auto& m : c.messages) ASSERT_TRUE(parseAnswerRecords(m.data(), m.size(), recs));
-  // SOA(102) SOA(100) -old -ttl(3600) -host49.. SOA(101) +new +ttl(60) SOA(101) ... SOA(102) ... SOA(102)
-  std::vector<uint32_t> soaSerials;
-  for (const auto& r : recs) {
-    uint32_t s;
-    if (r.type == kTypeSOA && soaSerial(r.rdata.data(), r.rdata.size(), s)) soaSerials.push_back(s);
+  for (bool condense : {false, true}) {
+    SCOPED_TRACE(condense ? "condensed" : "version by version");
+    XfrLimits limits;
+    limits.condenseIxfr = condense;
+    Collected c;
+    ASSERT_TRUE(buildIxfr(&v.journal, *v.v3, q.q, 100, true, 0, c.sink(), limits));
+    std::vector<OwnedRecord> recs;
+    for (const auto& m : c.messages) ASSERT_TRUE(parseAnswerRecords(m.data(), m.size(), recs));
+    std::vector<uint32_t> soaSerials;
+    for (const auto& r : recs) {
+      uint32_t s;
+      if (r.type == kTypeSOA && soaSerial(r.rdata.data(), r.rdata.size(), s)) soaSerials.push_back(s);
+    }
+    XfrReceiver rx(name("example.com"), kTypeIXFR, 77, true, 100);
+    ASSERT_EQ(feedAll(rx, c), XfrReceiver::State::Done) << rx.error();
+    EXPECT_EQ(rx.kind(), XfrReceiver::Kind::Incremental);
+    if (condense) {
+      // SOA(102) SOA(100) -old -ttl(3600) -host49 x2 SOA(102) +new +ttl(60) +new TXT SOA(102)
+      EXPECT_EQ(soaSerials, (std::vector<uint32_t>{102, 100, 102, 102}));
+      ASSERT_EQ(rx.deltas().size(), 1u);
+      EXPECT_EQ(rx.deltas()[0].removed.size(), 4u);
+      EXPECT_EQ(rx.deltas()[0].added.size(), 3u);
+    } else {
+      // SOA(102) SOA(100) -old -ttl(3600) SOA(101) +new +ttl(60) SOA(101) -host49 x2 SOA(102) +TXT SOA(102)
+      EXPECT_EQ(soaSerials, (std::vector<uint32_t>{102, 100, 101, 101, 102, 102}));
+      ASSERT_EQ(rx.deltas().size(), 2u);
+      EXPECT_EQ(rx.deltas()[0].removed.size(), 2u);  // old, ttl 3600
+      EXPECT_EQ(rx.deltas()[0].added.size(), 2u);    // new, ttl 60
+    }
+    std::string err;
+    auto applied = rx.buildZone(v.v1.get(), err);
+    ASSERT_TRUE(applied) << err;
+    EXPECT_TRUE(sameContent(*applied, *v.v3));
   }
-  EXPECT_EQ(soaSerials, (std::vector<uint32_t>{102, 100, 101, 101, 102, 102}));
-
-  XfrReceiver rx(name("example.com"), kTypeIXFR, 77, true, 100);
-  ASSERT_EQ(feedAll(rx, c), XfrReceiver::State::Done) << rx.error();
-  EXPECT_EQ(rx.kind(), XfrReceiver::Kind::Incremental);
-  ASSERT_EQ(rx.deltas().size(), 2u);
-  EXPECT_EQ(rx.deltas()[0].removed.size(), 2u);  // old, ttl 3600
-  EXPECT_EQ(rx.deltas()[0].added.size(), 2u);    // new, ttl 60
-  std::string err;
-  auto applied = rx.buildZone(v.v1.get(), err);
-  ASSERT_TRUE(applied) << err;
-  EXPECT_TRUE(sameContent(*applied, *v.v3));
 }
 
 TEST(Ixfr, MiddleOfTheChain) {
