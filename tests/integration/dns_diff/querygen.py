@@ -78,6 +78,7 @@ _SUFFIXES = {  # name -> how to build names below it
     "mixed": ["www", "ns"], "child": ["www", "nx", "ns1", "a.b", "up", "*"],
     "dn": ["www", "mail", "x.y", "nx", "www.a", "abc.wc"], "dnout": ["www", "a.b"], "dnin": ["www", "nx"],
     "dnloop": ["x", "y.z"], "c.ent": ["nx"], "ent2": ["nx"], "www": ["nx", "_443._tcp"],
+    "manyglue": ["www", "a.ns", "x.y"], "manymx": ["mx1", "nx"],
 }
 
 
@@ -182,6 +183,8 @@ def _edns(rng):
     if r < 0.35:
         return None
     payload = rng.choice([512, 1232, 1232, 4096, 4096, 1400, 65535, 1024, 0, 100, 511, 513])
+    if rng.random() < 0.2:  # anywhere around the truncation boundaries of the large answers
+        payload = rng.randint(400, 1500)
     version = 0
     if rng.random() < 0.05:
         version = rng.choice([1, 1, 2, 255])
