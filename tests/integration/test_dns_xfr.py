@@ -545,6 +545,23 @@ def test_secondary_honours_soa_refresh_and_expire(tmp_path, procs):
 # ----------------------------------------------------------------------- (c) allow_transfer, content checks
 
 
+def ixfr(port, from_serial, to_serial):
+    """IXFR from 127.0.0.2 over TCP: every message of the reply, one record per RRset."""
+    q = dns.message.make_query(ZONE, "IXFR")
+    q.authority.append(dns.rrset.from_text(f"{ZONE}.", 300, "IN", "SOA",
+                                           f"ns1.{ZONE}. hostmaster.{ZONE}. {from_serial} 3600 600 86400 300"))
+    msgs = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.0.2", 0)) as s:
+        dns.query.send_tcp(s, q)
+        while True:
+            m, _ = dns.query.receive_tcp(s, expiration=time.time() + 10, one_rr_per_rrset=True)
+            msgs.append(m)
+            records = sum(len(rr) for msg in msgs for rr in msg.answer)
+            last = m.answer[-1] if m.answer else None
+            if records > 1 and last is not None and last.rdtype == dns.rdatatype.SOA and last[0].serial == to_serial:
+                return msgs
+
+
 def test_axfr_refused_outside_allow_transfer_and_content_matches(tmp_path, procs):
     zonefile = tmp_path / f"{ZONE}.zone"
     write_zone(zonefile, 1)
@@ -567,23 +584,26 @@ def test_axfr_refused_outside_allow_transfer_and_content_matches(tmp_path, procs
     write_zone(zonefile, 2, "new IN A 192.0.2.99\n")
     b.reload()
     wait_until(lambda: soa_serial(b.port) == 2, 10, "bulwark to serve serial 2", [b.log])
-    q = dns.message.make_query(ZONE, "IXFR")
-    q.authority.append(dns.rrset.from_text(f"{ZONE}.", 300, "IN", "SOA",
-                                           f"ns1.{ZONE}. hostmaster.{ZONE}. 1 3600 600 86400 300"))
-    msgs = []
-    with socket.create_connection(("127.0.0.1", b.port), timeout=10, source_address=("127.0.0.2", 0)) as s:
-        dns.query.send_tcp(s, q)
-        while True:
-            m, _ = dns.query.receive_tcp(s, expiration=time.time() + 10, one_rr_per_rrset=True)
-            msgs.append(m)
-            records = sum(len(rr) for msg in msgs for rr in msg.answer)
-            last = m.answer[-1] if m.answer else None
-            if records > 1 and last is not None and last.rdtype == dns.rdatatype.SOA and last[0].serial == 2:
-                break
+    msgs = ixfr(b.port, 1, 2)
     serials = [rr[0].serial for msg in msgs for rr in msg.answer if rr.rdtype == dns.rdatatype.SOA]
     assert serials == [2, 1, 2, 2], serials  # incremental: SOA(2) SOA(1) -... SOA(2) +new SOA(2)
     added = [rr for msg in msgs for rr in msg.answer if rr.name.to_text().startswith("new.")]
     assert added and added[0][0].address == "192.0.2.99"
+
+    # Serial 3 drops "new" again and adds "newer": IXFR from 1 is one condensed difference, in which the
+    # record added in 2 and removed in 3 does not appear at all.
+    write_zone(zonefile, 3, "newer IN A 192.0.2.100\n")
+    b.reload()
+    wait_until(lambda: soa_serial(b.port) == 3, 10, "bulwark to serve serial 3", [b.log])
+    msgs = ixfr(b.port, 1, 3)
+    records = [rr for msg in msgs for rr in msg.answer]
+    assert [rr[0].serial for rr in records if rr.rdtype == dns.rdatatype.SOA] == [3, 1, 3, 3]
+    names = [rr.name.to_text() for rr in records if rr.rdtype != dns.rdatatype.SOA]
+    assert names == [f"newer.{ZONE}."], names
+    # And from 2: removed "new", added "newer".
+    msgs = ixfr(b.port, 2, 3)
+    names = [rr.name.to_text() for msg in msgs for rr in msg.answer if rr.rdtype != dns.rdatatype.SOA]
+    assert names == [f"new.{ZONE}.", f"newer.{ZONE}."], names
 
     # Over UDP, a NOTIFY from a host that is not our primary is refused.
     n = dns.message.make_query(ZONE, "SOA")
