@@ -33,6 +33,9 @@ constexpr int kMaxSynth = 8;      // DNAME-synthesized names per response
 struct Entry {
   Section section;
   bool negativeSoa;  // the SOA in a negative answer: TTL min(SOA TTL, MINIMUM)
+  // 1 when the owner is the query name expanded from a wildcard before any CNAME was followed: NSD tells
+  // that owner apart from the same name reached later, so a wildcard CNAME loop shows its CNAME twice.
+  uint8_t tag;
   uint8_t ownerLen;
   const Zone* zone;
   const Zone::RRset* rrset;  // nullptr: synthesized CNAME
@@ -59,10 +62,11 @@ class Answerer {
  private:
   // NSD's add_rrset: false when the RRset is already in the answer (a CNAME/DNAME loop) or the table is full.
   bool add(Section section, const Zone* zone, const Zone::RRset* rrset, const uint8_t* owner, size_t ownerLen,
-           bool negativeSoa = false) {
+           bool negativeSoa = false, uint8_t tag = 0) {
     for (int i = 0; i < count; ++i) {
       Entry& e = entries[i];
-      if (e.rrset == rrset && e.rrset != nullptr && equalNoCase(e.owner, e.ownerLen, owner, ownerLen)) {
+      if (e.rrset == rrset && e.rrset != nullptr && e.tag == tag &&
+          equalNoCase(e.owner, e.ownerLen, owner, ownerLen)) {
         if (section < e.section) {
           e.section = section;
           return true;
@@ -72,7 +76,7 @@ class Answerer {
     }
     if (count >= kMaxEntries) return false;
     entries[count++] =
-        Entry{section, negativeSoa, static_cast<uint8_t>(ownerLen), zone, rrset, owner, nullptr, 0, 0};
+        Entry{section, negativeSoa, tag, static_cast<uint8_t>(ownerLen), zone, rrset, owner, nullptr, 0, 0};
     addAdditional(zone, rrset);
     return true;
   }
@@ -186,7 +190,7 @@ class Answerer {
       std::memcpy(wc + 2, zone->nameBytes(*ce), ce->nameLen);
       const Zone::Node* match = zone->findWire(wc, ce->nameLen + 2u);
       if (match != nullptr) {
-        domain(zone, match, name, nameLen);
+        domain(zone, match, name, nameLen, chain_ == 0 ? 1 : 0);
         return;
       }
     }
@@ -213,14 +217,15 @@ class Answerer {
     for (size_t i = 0; i < prefix; ++i) out[i] = lowerByte(name[i]);  // NSD works on the lowercased name
     std::memcpy(out + prefix, target, targetLen);
     const size_t outLen = prefix + targetLen;
-    entries[count++] = Entry{kAnswer, false, static_cast<uint8_t>(nameLen), zone,  nullptr,
-                             name,    out,   static_cast<uint16_t>(outLen), rd.ttl};
+    entries[count++] = Entry{kAnswer, false, 0,   static_cast<uint8_t>(nameLen), zone,
+                             nullptr, name,  out, static_cast<uint16_t>(outLen), rd.ttl};
     // A CNAME question is answered by the synthesized CNAME itself (NSD does not follow it then).
     if (q_.qtype != kTypeCNAME) lookup(out, outLen);
   }
 
   // NSD's answer_domain: the node matched (exactly or through a wildcard, then `owner` is the query name).
-  void domain(const Zone* zone, const Zone::Node* node, const uint8_t* owner, size_t ownerLen) {
+  void domain(const Zone* zone, const Zone::Node* node, const uint8_t* owner, size_t ownerLen,
+              uint8_t tag = 0) {
     if (q_.qtype == kTypeANY) {
       // RFC 8482 as NSD 4.6 does it: one RRset; the first of A/AAAA/SOA/MX/PTR, else the last other type,
       // else the last of the DNSSEC types.
@@ -253,11 +258,15 @@ class Answerer {
         addNegativeSoa(zone);
         return;
       }
-      add(kAnswer, zone, pick, owner, ownerLen);
+      add(kAnswer, zone, pick, owner, ownerLen, false, tag);
+      return;
+    }
+    if (q_.qtype == kTypeNSEC3) {  // NSD: NSEC3 records are never answered directly
+      addNegativeSoa(zone);
       return;
     }
     if (const Zone::RRset* set = zone->find(*node, q_.qtype)) {
-      add(kAnswer, zone, set, owner, ownerLen);
+      add(kAnswer, zone, set, owner, ownerLen, false, tag);
       if (!anyClass_ && q_.qtype != kTypeDS && q_.qtype != 48 /*DNSKEY*/) {
         const Zone::Node* apex = zone->apex();
         if (const Zone::RRset* ns = zone->find(*apex, kTypeNS)) {
@@ -268,7 +277,7 @@ class Answerer {
     }
     if (node->flags & Zone::kHasCname) {
       const Zone::RRset* cname = zone->find(*node, kTypeCNAME);
-      if (!add(kAnswer, zone, cname, owner, ownerLen)) return;  // already there: a loop, stop
+      if (!add(kAnswer, zone, cname, owner, ownerLen, false, tag)) return;  // already there: a loop, stop
       if (++chain_ > kMaxChain) return;
       const Zone::Rdata& rd = zone->rdata(*cname, 0);
       const uint8_t* target = zone->rdataBytes(rd);
@@ -292,30 +301,52 @@ uint16_t responseFlags(const ParsedQuery& q, bool aa, Rcode rcode) {
                                (static_cast<uint8_t>(rcode) & 0x0f));
 }
 
-// The OPT record's option bytes: the COOKIE option when we have a server cookie to send.
-uint16_t buildOptions(const ParsedQuery& q, const AnswerOptions& opts, uint8_t (&buf)[48]) {
-  if (opts.serverCookie == nullptr || q.clientCookie == nullptr || opts.serverCookieLen < 8 ||
-      opts.serverCookieLen > 32) {
-    return 0;
+// Extended DNS Errors (RFC 8914) NSD 4.6 attaches: info code and optional text.
+struct Ede {
+  int code = -1;  // -1: none
+  const char* text = "";
+};
+constexpr uint16_t kEdnsOptionEde = 15;
+constexpr Ede kEdeNotAuthoritative{20, ""};
+constexpr Ede kEdeNotSupported{21, ""};
+constexpr Ede kEdeProhibited{18, ""};
+constexpr Ede kEdeDnameTooLong{0, "DNAME expansion became too large"};
+constexpr size_t kOptionsMax = 48 + 4 + 2 + 40;
+
+// The OPT record's option bytes: the COOKIE option when we have a server cookie to send, then the EDE.
+uint16_t buildOptions(const ParsedQuery& q, const AnswerOptions& opts, const Ede& ede,
+                      uint8_t (&buf)[kOptionsMax]) {
+  uint16_t len = 0;
+  if (opts.serverCookie != nullptr && q.clientCookie != nullptr && opts.serverCookieLen >= 8 &&
+      opts.serverCookieLen <= 32) {
+    writeU16(buf, kEdnsOptionCookie);
+    writeU16(buf + 2, static_cast<uint16_t>(8 + opts.serverCookieLen));
+    std::memcpy(buf + 4, q.clientCookie, 8);
+    std::memcpy(buf + 12, opts.serverCookie, opts.serverCookieLen);
+    len = static_cast<uint16_t>(12 + opts.serverCookieLen);
   }
-  writeU16(buf, kEdnsOptionCookie);
-  writeU16(buf + 2, static_cast<uint16_t>(8 + opts.serverCookieLen));
-  std::memcpy(buf + 4, q.clientCookie, 8);
-  std::memcpy(buf + 12, opts.serverCookie, opts.serverCookieLen);
-  return static_cast<uint16_t>(12 + opts.serverCookieLen);
+  if (ede.code >= 0) {
+    const size_t textLen = std::strlen(ede.text);
+    writeU16(buf + len, kEdnsOptionEde);
+    writeU16(buf + len + 2, static_cast<uint16_t>(2 + textLen));
+    writeU16(buf + len + 4, static_cast<uint16_t>(ede.code));
+    std::memcpy(buf + len + 6, ede.text, textLen);
+    len = static_cast<uint16_t>(len + 6 + textLen);
+  }
+  return len;
 }
 
 // A response that is just the header (and question, if `withQuestion`) plus the OPT when the query had one.
 size_t shortResponse(const ParsedQuery& q, const AnswerOptions& opts, uint16_t flags, Rcode rcode,
-                     bool withQuestion, bool withOpt, uint8_t* out, size_t cap) {
+                     bool withQuestion, bool withOpt, uint8_t* out, size_t cap, const Ede& ede = Ede{}) {
   MessageWriter w(out, cap);
   if (!w.putHeader(q.id, static_cast<uint16_t>((flags & ~0x000fu) | (static_cast<uint8_t>(rcode) & 0x0f)))) {
     return 0;
   }
   if (withQuestion && w.putQuestion(q.qname, q.qtype, q.qclass)) w.setCount(MessageWriter::kQuestion, 1);
   if (withOpt && q.hasEdns) {
-    uint8_t optBuf[48];
-    const uint16_t optLen = buildOptions(q, opts, optBuf);
+    uint8_t optBuf[kOptionsMax];
+    const uint16_t optLen = buildOptions(q, opts, ede, optBuf);
     const bool doBit = rcode == Rcode::BadVers ? false : q.doBit;
     if (w.putOpt(opts.ednsUdpSize, static_cast<uint8_t>(static_cast<uint8_t>(rcode) >> 4), 0, doBit, optBuf,
                  optLen)) {
@@ -352,28 +383,45 @@ size_t answerQuery(const ZoneSet& zones, const ParsedQuery& q, const uint8_t* pk
   const uint16_t rdFlags = static_cast<uint16_t>(kFlagQR | (q.flags & kFlagRD));
 
   // Order of checks as NSD: opcode, EDNS version, class, zone transfers, then the answer.
+  // NSD echoes the query's flags (less AD) in NOTIMP, NOTIFY and BADVERS replies.
+  const uint16_t echoFlags = static_cast<uint16_t>((q.flags & ~kFlagAD) | kFlagQR);
+  if (q.opcode == kOpcodeNotify) {
+    // Accepted NOTIFYs are the server layer's; here, as NSD without an ACL match: NXDOMAIN for a name that is
+    // not one of our zones, REFUSED for one that is.
+    info.rcode = zones.findExact(q.qname) ? Rcode::Refused : Rcode::NxDomain;
+    return shortResponse(q, opts, echoFlags, info.rcode, false, false, out, cap);
+  }
   if (q.opcode != kOpcodeQuery) {
     info.rcode = Rcode::NotImp;
-    return shortResponse(q, opts, static_cast<uint16_t>(q.flags | kFlagQR), Rcode::NotImp, false, false, out,
-                         cap);
+    return shortResponse(q, opts, echoFlags, Rcode::NotImp, false, false, out, cap);
   }
   if (q.hasEdns && q.ednsVersion > 0) {
     info.rcode = Rcode::BadVers;
-    return shortResponse(q, opts, rdFlags, Rcode::BadVers, true, true, out, cap);
+    return shortResponse(q, opts, echoFlags, Rcode::BadVers, true, true, out, cap);
+  }
+  if (q.qdcount == 0) {  // a cookie request without a question (RFC 7873 §5.4): NOERROR and the OPT
+    info.rcode = Rcode::NoError;
+    return shortResponse(q, opts, rdFlags, Rcode::NoError, false, true, out, cap);
   }
   if (q.qclass != kClassIN && q.qclass != kClassANY) {
     info.rcode = Rcode::Refused;
-    return shortResponse(q, opts, rdFlags, Rcode::Refused, q.qclass == kClassCH, true, out, cap);
+    return shortResponse(q, opts, rdFlags, Rcode::Refused, q.qclass == kClassCH, true, out, cap,
+                         kEdeNotSupported);
   }
   if (q.qtype == kTypeAXFR || q.qtype == kTypeIXFR) {
-    // Transfers run over TCP in the server layer; here (UDP) NSD answers AXFR with NOTIMP and IXFR with
-    // REFUSED.
-    info.rcode = q.qtype == kTypeAXFR ? Rcode::NotImp : Rcode::Refused;
-    return shortResponse(q, opts, rdFlags, info.rcode, true, true, out, cap);
+    // Allowed transfers are the server layer's; here, as NSD without an ACL match: AXFR over UDP is NOTIMP;
+    // otherwise REFUSED for one of our zones and NOTAUTH for any other name.
+    if (q.qtype == kTypeAXFR && !opts.tcp) {
+      info.rcode = Rcode::NotImp;
+    } else {
+      info.rcode = zones.findExact(q.qname) ? Rcode::Refused : Rcode::NotAuth;
+    }
+    return shortResponse(q, opts, rdFlags, info.rcode, true, true, out, cap,
+                         info.rcode == Rcode::Refused ? kEdeProhibited : Ede{});
   }
   if (zones.find(q.qname) == nullptr) {
     info.rcode = Rcode::Refused;
-    return shortResponse(q, opts, rdFlags, Rcode::Refused, true, true, out, cap);
+    return shortResponse(q, opts, rdFlags, Rcode::Refused, true, true, out, cap, kEdeNotAuthoritative);
   }
 
   Answerer a(zones, q);
@@ -390,8 +438,9 @@ size_t answerQuery(const ZoneSet& zones, const ParsedQuery& q, const uint8_t* pk
     if (udp < 512) udp = 512;
     if (udp < limit) limit = udp;
   }
-  uint8_t optBuf[48];
-  const uint16_t optLen = q.hasEdns ? buildOptions(q, opts, optBuf) : 0;
+  uint8_t optBuf[kOptionsMax];
+  const uint16_t optLen =
+      q.hasEdns ? buildOptions(q, opts, a.rcode == Rcode::YxDomain ? kEdeDnameTooLong : Ede{}, optBuf) : 0;
   const size_t reserved = q.hasEdns ? 11u + optLen : 0u;
 
   MessageWriter w(out, cap);
@@ -459,18 +508,24 @@ size_t answerQuery(const ZoneSet& zones, const ParsedQuery& q, const uint8_t* pk
 size_t errorResponse(const uint8_t* pkt, size_t len, Rcode rcode, uint8_t* out, size_t cap) {
   if (pkt == nullptr || len < kHeaderSize || cap < kHeaderSize) return 0;
   const uint16_t qflags = readU16(pkt + 2);
-  // As NSD: QR, the opcode and RD kept, everything else cleared; FORMERR and NOTIMP carry no question.
-  const uint16_t flags = static_cast<uint16_t>(kFlagQR | (qflags & 0x7800u) | (qflags & kFlagRD) |
-                                               (static_cast<uint8_t>(rcode) & 0x0f));
+  const uint8_t opcode = static_cast<uint8_t>((qflags >> 11) & 0x0f);
+  Name qname;
+  size_t pos = kHeaderSize;
+  const bool question = readName(pkt, len, pos, qname) && pos + 4 <= len && pos == kHeaderSize + qname.len;
+  // As NSD: QR, the opcode and RD kept, everything else cleared; FORMERR and NOTIMP carry no question. A
+  // query whose only fault is its question count gets all flags cleared (NSD resets them before answering
+  // it).
+  uint16_t keep = static_cast<uint16_t>((qflags & 0x7800u) | (qflags & kFlagRD));
+  if (rcode == Rcode::FormErr && opcode == kOpcodeQuery && question && (qflags & 0x000f) == 0 &&
+      readU16(pkt + 4) != 1) {
+    keep = 0;
+  }
+  const uint16_t flags = static_cast<uint16_t>(kFlagQR | keep | (static_cast<uint8_t>(rcode) & 0x0f));
   MessageWriter w(out, cap);
   w.putHeader(readU16(pkt), flags);
-  if (rcode != Rcode::FormErr && rcode != Rcode::NotImp) {
-    Name qname;
-    size_t pos = kHeaderSize;
-    if (readName(pkt, len, pos, qname) && pos + 4 <= len && pos == kHeaderSize + qname.len) {
-      if (w.putQuestion(qname, readU16(pkt + pos), readU16(pkt + pos + 2)))
-        w.setCount(MessageWriter::kQuestion, 1);
-    }
+  if (rcode != Rcode::FormErr && rcode != Rcode::NotImp && question) {
+    if (w.putQuestion(qname, readU16(pkt + pos), readU16(pkt + pos + 2)))
+      w.setCount(MessageWriter::kQuestion, 1);
   }
   return w.size();
 }

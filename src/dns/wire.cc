@@ -328,22 +328,32 @@ ParseResult parseQuery(const uint8_t* pkt, size_t len, ParsedQuery& out) {
   out.nscount = readU16(pkt + 8);
   out.arcount = readU16(pkt + 10);
 
-  // Like NSD, the question is read whatever qdcount says; a packet without one is malformed.
+  // NSD 4.6's order: an unknown opcode is NOTIMP whatever follows (the answerer says so); then the question
+  // is read whatever qdcount says, a query carrying an RCODE is malformed, and only then the counts.
+  const bool knownOpcode = out.opcode == kOpcodeQuery || out.opcode == kOpcodeNotify;
   size_t pos = kHeaderSize;
-  if (!readQuestionName(pkt, len, pos, out.qname)) return ParseResult::FormErr;
-  if (pos + 4 > len) {
+  if (!readQuestionName(pkt, len, pos, out.qname) || pos + 4 > len) {
     out.qname.len = 0;
-    return ParseResult::FormErr;
+    return knownOpcode ? ParseResult::FormErr : ParseResult::Ok;
   }
   out.qtype = readU16(pkt + pos);
   out.qclass = readU16(pkt + pos + 2);
   pos += 4;
   out.questionEnd = pos;
-
-  // Other opcodes (NOTIFY, UPDATE, ...) carry other sections; the answerer or the server deals with them.
+  if (!knownOpcode) return ParseResult::Ok;
+  if ((out.flags & 0x000f) != 0) return ParseResult::FormErr;
+  // NOTIFY carries other sections (the SOA in the answer); the server layer reads them.
   if (out.opcode != kOpcodeQuery) return ParseResult::Ok;
 
-  if (out.qdcount != 1) return ParseResult::FormErr;
+  if (out.qdcount == 0 && out.ancount == 0 && out.nscount == 0 && out.arcount == 1) {
+    // RFC 7873 §5.4: a query without a question, carrying only an OPT (a cookie request), as NSD accepts it.
+    out.qname.len = 0;
+    out.qtype = out.qclass = 0;
+    out.questionEnd = kHeaderSize;
+    pos = kHeaderSize;
+  } else if (out.qdcount != 1) {
+    return ParseResult::FormErr;
+  }
   if (out.ancount != 0) return ParseResult::FormErr;
   if (out.nscount != 0 && out.qtype != kTypeIXFR) return ParseResult::FormErr;
   for (uint16_t i = 0; i < out.nscount; ++i) {  // IXFR: the client's SOA
