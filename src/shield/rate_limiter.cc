@@ -43,6 +43,10 @@ int64_t RateSpec::intervalNs() const noexcept {
   return static_cast<int64_t>(ns);
 }
 
+int64_t RateSpec::toleranceNs() const noexcept {
+  return saturatingMul(intervalNs(), std::max<int64_t>(burst, 1));
+}
+
 bool parseRate(std::string_view text, double& perSecond) { return bulwark::parseRate(text, perSecond); }
 
 RateLimiter::RateLimiter(std::size_t capacity) {
@@ -104,8 +108,8 @@ RateDecision RateLimiter::admit(uint64_t keyHash, const RateSpec& spec, int64_t 
     overflows_.fetch_add(1, std::memory_order_relaxed);
     return {true, 0};
   }
-  const int64_t interval = spec.intervalNs();
-  const int64_t tolerance = saturatingMul(interval, std::max<int64_t>(spec.burst, 1));
+  const int64_t interval = spec.interval != 0 ? spec.interval : spec.intervalNs();
+  const int64_t tolerance = spec.interval != 0 ? spec.tolerance : spec.toleranceNs();
   int64_t tat = s->tat.load(std::memory_order_relaxed);
   for (;;) {
     const int64_t next = saturatingAdd(std::max(tat, nowNs), interval);
@@ -130,7 +134,7 @@ void RateLimiter::charge(uint64_t keyHash, const RateSpec& spec, int64_t nowNs, 
     return;
   }
   const int64_t interval = spec.intervalNs();
-  const int64_t tolerance = saturatingMul(interval, std::max<int64_t>(spec.burst, 1));
+  const int64_t tolerance = spec.toleranceNs();
   const int64_t cost = saturatingMul(
       interval, static_cast<int64_t>(std::min<uint64_t>(count, std::numeric_limits<int32_t>::max())));
   // Other nodes' usage is a debt beyond an empty bucket (that is how the combined rate is enforced); the

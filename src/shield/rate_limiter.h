@@ -27,8 +27,18 @@ namespace bulwark::shield {
 struct RateSpec {
   double perSecond = 1.0;
   uint32_t burst = 1;
+  // Derived once by prepare() for specs that live as long as a configuration (the request path then does no
+  // floating-point division); 0 = not prepared, computed on each use.
+  int64_t interval = 0;
+  int64_t tolerance = 0;
   // Nanoseconds between requests at the sustained rate (derived: 1e9 / perSecond, at least 1).
   int64_t intervalNs() const noexcept;
+  // interval * burst, saturating: how far ahead of now the theoretical arrival time may run.
+  int64_t toleranceNs() const noexcept;
+  void prepare() noexcept {
+    interval = intervalNs();
+    tolerance = toleranceNs();
+  }
 };
 
 // "50/s", "2000/min", "10/h" (also "/m", "/sec", "/second", "/minute", "/hour"); the count is a positive

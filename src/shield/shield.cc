@@ -1,6 +1,8 @@
 #include "shield/shield.h"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cstring>
 
 #include "core/log.h"
@@ -19,6 +21,21 @@ class GeoDatabase {};
 namespace bulwark::shield {
 
 namespace {
+
+// Every Shield gets a serial of its own: the per-thread client key cache below tags its entries with it, so a
+// configuration built at the address of a freed one never reads the old one's keys.
+std::atomic<uint64_t> nextShieldSerial{0};
+
+// Rate-limit keys that depend only on the client address, per worker thread. A client's requests (keep-alive
+// connections above all) hit the same entry, so key bytes are built and hashed once per client and
+// configuration, not once per request and rule. Direct-mapped: a collision only costs a recomputation.
+constexpr std::size_t kClientKeyEntries = 256;
+struct ClientKeys {
+  uint64_t shieldSerial = 0;  // 0: empty
+  IpAddress client;
+  uint64_t keys[Shield::kCachedKeyRules];
+};
+thread_local std::array<ClientKeys, kClientKeyEntries> clientKeyCache;  // ~40 KiB per thread
 
 constexpr const char* kRefusalNames[] = {"deny_list", "geo",        "penalty_box",
                                          "max_total", "max_per_ip", "proxy_protocol"};
@@ -158,10 +175,12 @@ std::shared_ptr<const AdminLists> ShieldState::adminLists() const {
 
 struct Shield::Rule {
   std::string name;
-  uint64_t keyPrefix = 0;   // rateKeyPrefix(name)
-  std::size_t keySpec = 0;  // index of the first rule with the same key parts (their key bytes are equal)
-  std::vector<int> routes;  // route indices; empty = any
+  uint64_t keyPrefix = 0;      // rateKeyPrefix(name)
+  std::size_t keySpec = 0;     // index of the first rule with the same key parts (their key bytes are equal)
+  std::vector<bool> routeSet;  // by route index: the rule's match names it (empty = any route)
   const RateLimitRule* config = nullptr;
+  bool addressOnly = false;    // the key is made of client_ip / client_prefix parts only
+  bool hasConditions = false;  // match: names a route, host, prefix, method or header
   RateSpec spec;
   Counter* rejected = nullptr;
   Counter* logged = nullptr;
@@ -174,6 +193,7 @@ Shield::~Shield() = default;
 std::unique_ptr<Shield> Shield::build(const ShieldConfig& config, const std::vector<Route>& routes,
                                       ShieldState& state, MetricsRegistry& metrics, std::string& error) {
   std::unique_ptr<Shield> s(new Shield());
+  s->serial_ = nextShieldSerial.fetch_add(1, std::memory_order_relaxed) + 1;
   s->config_ = config;
   s->state_ = &state;
   s->limiter_ = state.limiter(config.tableSize);
@@ -185,9 +205,16 @@ std::unique_ptr<Shield> Shield::build(const ShieldConfig& config, const std::vec
     rule.config = &r;
     rule.spec.perSecond = r.perSecond;
     rule.spec.burst = r.burst;
+    rule.spec.prepare();
+    rule.hasConditions = !r.match.routes.empty() || !r.match.hosts.empty() || !r.match.prefix.empty() ||
+                         !r.match.methods.empty() || !r.match.header.empty();
+    rule.addressOnly = std::all_of(r.key.begin(), r.key.end(),
+                                   [](const RateKeyPart& p) { return p.kind != RateKeyKind::kHeader; });
     for (const std::string& routeName : r.match.routes) {
       for (std::size_t i = 0; i < routes.size(); ++i) {
-        if (routes[i].name == routeName) rule.routes.push_back(static_cast<int>(i));
+        if (routes[i].name != routeName) continue;
+        if (rule.routeSet.size() <= i) rule.routeSet.resize(i + 1);
+        rule.routeSet[i] = true;
       }
     }
     const std::string help = "Shield decisions by rule and action.";
@@ -208,6 +235,7 @@ std::unique_ptr<Shield> Shield::build(const ShieldConfig& config, const std::vec
         break;
       }
     }
+    if (rule.addressOnly && s->rules_.size() < kCachedKeyRules) s->hasAddressRules_ = true;
     s->rules_.push_back(std::move(rule));
   }
   if (!loadList(config.trustedProxies, {}, s->trusted_, error) ||
@@ -408,10 +436,57 @@ bool Shield::keyBytesOf(const RateLimitRule& rule, const RequestFacts& facts, co
   return true;
 }
 
+// The rule's match conditions (route, host, path prefix, method, header); all given ones must hold.
+bool Shield::ruleApplies(const Rule& rule, const RequestFacts& facts, std::string_view host) noexcept {
+  const RateLimitMatch& m = rule.config->match;
+  if (!m.routes.empty() &&
+      (facts.route < 0 || static_cast<std::size_t>(facts.route) >= rule.routeSet.size() ||
+       !rule.routeSet[static_cast<std::size_t>(facts.route)])) {
+    return false;
+  }
+  if (!m.hosts.empty() && std::none_of(m.hosts.begin(), m.hosts.end(),
+                                       [&](const std::string& p) { return hostMatches(p, host); })) {
+    return false;
+  }
+  if (!m.prefix.empty() && !facts.path.starts_with(m.prefix)) return false;
+  if (!m.methods.empty() && std::find(m.methods.begin(), m.methods.end(), facts.method) == m.methods.end()) {
+    return false;
+  }
+  if (!m.header.empty()) {
+    std::string_view value;
+    if (facts.headers == nullptr || !facts.headers->find(m.header, value)) return false;
+    if (m.headerValue && value != *m.headerValue) return false;
+  }
+  return true;
+}
+
+const uint64_t* Shield::addressKeys(const IpAddress& client) const noexcept {
+  ClientKeys& e = clientKeyCache[client.hash() & (kClientKeyEntries - 1)];
+  if (e.shieldSerial == serial_ && e.client == client) return e.keys;
+  thread_local std::string keyBytes;
+  const RequestFacts none{};
+  uint64_t digests[kCachedKeyRules];
+  for (std::size_t i = 0; i < rules_.size() && i < kCachedKeyRules; ++i) {
+    const Rule& rule = rules_[i];
+    if (!rule.addressOnly) continue;
+    if (rule.keySpec < i) {  // the same key parts as an earlier rule: the same digest
+      digests[i] = digests[rule.keySpec];
+    } else {
+      keyBytesOf(*rule.config, none, client, keyBytes);
+      digests[i] = rateKeyDigest(keyBytes);
+    }
+    e.keys[i] = rateKeyCombine(rule.keyPrefix, digests[i]);
+  }
+  e.client = client;
+  e.shieldSerial = serial_;
+  return e.keys;
+}
+
 RequestVerdict Shield::checkRequest(const RequestFacts& facts, const IpAddress& client, bool allowListed,
                                     int64_t nowNs, unsigned shard) const noexcept {
   RequestVerdict verdict;
   if (allowListed || rules_.empty()) return verdict;
+  const uint64_t* clientKeys = hasAddressRules_ ? addressKeys(client) : nullptr;
   thread_local std::string keyBytes;  // keeps its capacity: no allocation per request once warm
   constexpr std::size_t kDigestCache = 32;
   uint64_t digests[kDigestCache];
@@ -419,37 +494,25 @@ RequestVerdict Shield::checkRequest(const RequestFacts& facts, const IpAddress& 
   const std::string_view host = withoutPort(facts.host);
   for (std::size_t i = 0; i < rules_.size(); ++i) {
     const Rule& rule = rules_[i];
-    const RateLimitMatch& m = rule.config->match;
-    if (!m.routes.empty() &&
-        std::find(rule.routes.begin(), rule.routes.end(), facts.route) == rule.routes.end()) {
-      continue;
-    }
-    if (!m.hosts.empty() && std::none_of(m.hosts.begin(), m.hosts.end(),
-                                         [&](const std::string& p) { return hostMatches(p, host); })) {
-      continue;
-    }
-    if (!m.prefix.empty() && !facts.path.starts_with(m.prefix)) continue;
-    if (!m.methods.empty() &&
-        std::find(m.methods.begin(), m.methods.end(), facts.method) == m.methods.end()) {
-      continue;
-    }
-    std::string_view value;
-    if (!m.header.empty()) {
-      if (facts.headers == nullptr || !facts.headers->find(m.header, value)) continue;
-      if (m.headerValue && value != *m.headerValue) continue;
-    }
-    // The key digest, once per request for each distinct set of key parts (kDigestCache of them).
-    uint64_t digest = 0;
-    const bool cacheable = rule.keySpec < kDigestCache;
-    if (cacheable && (digestKnown & (1u << rule.keySpec)) != 0) {
-      digest = digests[rule.keySpec];
+    if (rule.hasConditions && !ruleApplies(rule, facts, host)) continue;
+    uint64_t key = 0;
+    if (rule.addressOnly && i < kCachedKeyRules) {
+      key = clientKeys[i];
     } else {
-      if (!keyBytesOf(*rule.config, facts, client, keyBytes)) continue;
-      digest = rateKeyDigest(keyBytes);
-      if (cacheable) {
-        digests[rule.keySpec] = digest;
-        digestKnown |= 1u << rule.keySpec;
+      // The key digest, once per request for each distinct set of key parts (kDigestCache of them).
+      uint64_t digest = 0;
+      const bool cacheable = rule.keySpec < kDigestCache;
+      if (cacheable && (digestKnown & (1u << rule.keySpec)) != 0) {
+        digest = digests[rule.keySpec];
+      } else {
+        if (!keyBytesOf(*rule.config, facts, client, keyBytes)) continue;
+        digest = rateKeyDigest(keyBytes);
+        if (cacheable) {
+          digests[rule.keySpec] = digest;
+          digestKnown |= 1u << rule.keySpec;
+        }
       }
+      key = rateKeyCombine(rule.keyPrefix, digest);
     }
     if (sync_ != nullptr && config_.redisFailure == RedisFailure::kDeny && !sync_->healthy()) {
       // The shared counters are unreachable and the operator chose to refuse rather than limit per node.
@@ -459,7 +522,6 @@ RequestVerdict Shield::checkRequest(const RequestFacts& facts, const IpAddress& 
       verdict.retryAfterSeconds = 1;
       return verdict;
     }
-    const uint64_t key = rateKeyCombine(rule.keyPrefix, digest);
     RateDecision d = limiter_->admit(key, rule.spec, nowNs);
     if (d.allowed) {
       if (sync_ != nullptr) sync_->record(shard, key, rule.spec);

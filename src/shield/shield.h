@@ -129,6 +129,8 @@ struct RequestVerdict {
 
 class Shield {
  public:
+  // Rules (in order) whose client-address keys are cached per thread; later ones hash on every request.
+  static constexpr std::size_t kCachedKeyRules = 16;
   // Builds the snapshot's shield: compiles the rules against `routes`, loads list files and the geo
   // database, creates metric handles. Blocking I/O: control thread only. nullptr + `error` on failure.
   static std::unique_ptr<Shield> build(const ShieldConfig& config, const std::vector<Route>& routes,
@@ -180,6 +182,10 @@ class Shield {
  private:
   struct Rule;
   Shield();
+  // The rate-limit keys of the first kCachedKeyRules rules whose key is the client address alone (other
+  // slots unset), from the calling thread's cache.
+  const uint64_t* addressKeys(const IpAddress& client) const noexcept;
+  static bool ruleApplies(const Rule& rule, const RequestFacts& facts, std::string_view host) noexcept;
   static bool keyBytesOf(const RateLimitRule& rule, const RequestFacts& facts, const IpAddress& client,
                          std::string& out) noexcept;
   bool refusedByLists(const IpAddress& client, const AdminLists* lists, unsigned shard, bool& allowListed,
@@ -187,7 +193,9 @@ class Shield {
   void countRefusal(Refusal why, unsigned shard) const noexcept;
 
   ShieldConfig config_;
+  uint64_t serial_ = 0;  // unique per Shield in this process (tags the per-thread client key cache)
   std::vector<Rule> rules_;
+  bool hasAddressRules_ = false;
   IpList trusted_;
   IpList allow_;
   IpList deny_;

@@ -115,6 +115,56 @@ TEST(Shield, RulesMatchAndKeyByTheirParts) {
   EXPECT_EQ(s.ruleName(v.rule), "watch");
 }
 
+// Address-only keys come from a per-thread cache (Shield::addressKeys): it must keep clients apart when they
+// share a cache slot, and configurations apart when one replaces another.
+TEST(Shield, CachedClientKeysKeepClientsAndConfigurationsApart) {
+  const std::string rules = R"(shield:
+  rate_limits:
+    - { name: a, key: client_ip, rate: 1/min, burst: 1 }
+    - { name: both, key: [client_ip, client_prefix], rate: 1/min, burst: 1, match: { prefix: /both } }
+)";
+  auto b = build(rules);
+  ASSERT_TRUE(b);
+  FakeHeaders none;
+  RequestFacts get{"GET", "x.test", "/", 1, &none};
+  auto client = [](int i) {
+    return IpAddress::v4(0xC6120000u + static_cast<uint32_t>(i) * 7);  // 198.18.0.0/15, several per /24
+  };
+  constexpr int kClients = 1500;  // several times the cache's entries: slots are shared and overwritten
+  for (int i = 0; i < kClients; ++i) {
+    ASSERT_EQ(b->shield->checkRequest(get, client(i), false, kSecond, 0).kind, RequestVerdict::Kind::kPass)
+        << i;
+  }
+  for (int i = 0; i < kClients; ++i) {
+    RequestVerdict v = b->shield->checkRequest(get, client(i), false, kSecond, 0);
+    ASSERT_EQ(v.kind, RequestVerdict::Kind::kRateLimited) << i;
+    ASSERT_EQ(b->shield->ruleName(v.rule), "a");
+  }
+  // The combined key: its own bucket per address, apart from rule a's (which /both requests also pass).
+  RequestFacts both{"GET", "x.test", "/both", 1, &none};
+  auto fresh = build(rules);
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->shield->checkRequest(both, ip("203.0.113.1"), false, kSecond, 0).kind,
+            RequestVerdict::Kind::kPass);
+  RequestVerdict v = fresh->shield->checkRequest(both, ip("203.0.113.1"), false, kSecond, 0);
+  EXPECT_EQ(v.kind, RequestVerdict::Kind::kRateLimited);
+  EXPECT_EQ(fresh->shield->ruleName(v.rule), "a");
+
+  // A new configuration on the same state: a rule of another name has buckets of its own even though the
+  // old configuration's keys for this client are still cached; a rule of the same name shares them.
+  std::string error;
+  Config renamed = b->config;
+  renamed.shield.rateLimits[0].name = "renamed";
+  auto other = Shield::build(renamed.shield, renamed.routes, b->state, b->metrics, error);
+  ASSERT_TRUE(other) << error;
+  EXPECT_EQ(other->checkRequest(get, client(3), false, kSecond, 0).kind, RequestVerdict::Kind::kPass);
+  b->shield.reset();
+  auto same = Shield::build(b->config.shield, b->config.routes, b->state, b->metrics, error);
+  ASSERT_TRUE(same) << error;
+  EXPECT_EQ(same->checkRequest(get, client(3), false, kSecond, 0).kind, RequestVerdict::Kind::kRateLimited)
+      << "same rule name after a reload: same key, the counters carry over";
+}
+
 TEST(Shield, ConnectionLimitsAndListsAtAccept) {
   auto b = build(R"(shield:
   connections: { max_total: 4, max_per_ip: 2 }
