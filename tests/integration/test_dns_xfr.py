@@ -37,6 +37,8 @@ import dns.zone  # noqa: E402
 NSD = shutil.which("nsd") or "/usr/sbin/nsd"
 KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
 KNOTC = shutil.which("knotc") or "/usr/sbin/knotc"
+NSD_CHECKCONF = shutil.which("nsd-checkconf") or "/usr/sbin/nsd-checkconf"
+NSD_CONTROL = shutil.which("nsd-control") or "/usr/sbin/nsd-control"
 
 ZONE = "example.com"
 FILLER = 1500  # hosts: the AXFR spans several messages
@@ -216,7 +218,7 @@ zone:
         )
 
     def start(self):
-        check = subprocess.run(["nsd-checkconf", self.conf], capture_output=True, text=True)
+        check = subprocess.run([NSD_CHECKCONF, self.conf], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr + check.stdout
         self.proc = helpers._spawn([NSD, "-d", "-c", self.conf], stdout=subprocess.DEVNULL,
                                    stderr=open(self.dir / "nsd.stderr", "ab"))
@@ -233,7 +235,7 @@ zone:
         return self
 
     def reload(self):
-        r = subprocess.run(["nsd-control", "-c", self.conf, "reload", ZONE], capture_output=True, text=True)
+        r = subprocess.run([NSD_CONTROL, "-c", self.conf, "reload", ZONE], capture_output=True, text=True)
         if r.returncode != 0:
             self.proc.send_signal(signal.SIGHUP)
 
