@@ -316,13 +316,37 @@ def _describe(wire, transport, malformed=""):
     return "".join(parts)
 
 
+# The truncation sweep that opens every run: the large answers at UDP sizes around their boundaries.
+SWEEP_NAMES = [("big60", "A"), ("big300", "A"), ("bigaaaa", "AAAA"), ("bigtxt", "TXT"), ("manymx", "MX"),
+               ("www.manyglue", "A"), ("long1", "A"), ("example.com", "ANY"), ("_sip._tcp", "SRV")]
+SWEEP_SIZES = [None, 0, 400, 512, 600, 700, 800, 900, 950, 1000, 1006, 1010, 1030, 1050, 1060, 1100, 1150, 1200,
+               1232, 4096]
+
+
+def _sweep(rng):
+    out = []
+    for name, qtype in SWEEP_NAMES:
+        qname = dns.name.from_text(name, dns.name.from_text("example.com.")) if name != "example.com" \
+            else dns.name.from_text("example.com.")
+        for size in SWEEP_SIZES:
+            edns = None if size is None else {"version": 0, "payload": size, "flags": 0, "options": []}
+            qid = rng.randrange(65536)
+            out.append((qid, _build(qid, 0, qname, int(dns.rdatatype.from_text(qtype)), 1, edns),
+                        {"qtype": int(dns.rdatatype.from_text(qtype)), "qclass": 1, "edns": edns, "opcode": 0,
+                         "qname": qname}))
+    return out
+
+
 def generate(n, seed=5):
-    """n queries (deterministic for a given seed)."""
+    """n queries (deterministic for a given seed): the truncation sweep over UDP, then the random mix."""
     rng = random.Random(seed)
     out = []
     group = 0
+    for qid, wire, meta in _sweep(rng)[:n]:
+        group += 1
+        out.append(Query(len(out), wire, "udp", group, _describe(wire, "udp"), "sweep", qid, "", meta))
     tcp_left = 0
-    for i in range(n):
+    for i in range(len(out), n):
         qid = rng.randrange(65536)
         r = rng.random()
         if tcp_left > 0:
