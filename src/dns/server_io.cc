@@ -182,7 +182,8 @@ class DnsWorker::TcpConn final : public IoHandler {
   void readMore() {
     processInput();
     while (!closed && !peerClosed && out.size() < kOutHighWater) {
-      size_t need = in.size() >= 2 ? 2 + readU16(in.data()) - in.size() : 2 - in.size();
+      const size_t want = in.size() >= 2 ? 2 + size_t{readU16(in.data())} : 2;  // the current message
+      const size_t need = want > in.size() ? want - in.size() : 0;
       in.reserve(std::max(need, kTcpReadChunk));
       ssize_t r = ::read(fd, in.p.get() + in.end, in.cap - in.end);
       if (r > 0) {

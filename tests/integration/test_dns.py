@@ -495,3 +495,39 @@ def test_example_dns_yaml_checks_and_serves(procs, tmp_path):
     assert addresses(udp_query(port, "x.apps.example.com")) == ["192.0.2.30"]
     assert addresses(tcp_query(port, "api.example.com")) == ["192.0.2.20", "192.0.2.21"]
     assert gw.running()
+
+
+def test_wildcard_listen_answers_from_the_address_asked(procs, tmp_path):
+    """0.0.0.0: the answer leaves from the address the query was sent to (IP_PKTINFO), so a connected
+    client socket (which only accepts datagrams from that address) gets it."""
+    section = """dns:
+  listen: [0.0.0.0:{port}]
+  zones:
+    - name: example.com
+      file: {zone}
+"""
+    gw = dns_gateway(procs, tmp_path, section)
+    for target in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(2)
+            s.connect((target, gw.dns_port))
+            s.send(dns.message.make_query("www.example.com", "A").to_wire())
+            assert addresses(dns.message.from_wire(s.recv(65535))) == ["192.0.2.10"], target
+
+
+def test_reload_moves_the_listen_address_and_keeps_connections(procs, tmp_path):
+    gw = dns_gateway(procs, tmp_path, BASIC)
+    old_port = gw.dns_port
+    new_port = free_port()
+    with socket.create_connection(("127.0.0.1", old_port), timeout=3) as kept:
+        text = gw.config_text.replace(f"127.0.0.1:{old_port}]", f"127.0.0.1:{new_port}]")
+        gw.write_config(text)
+        r = gw.admin("POST", "/reload")
+        assert r.status == 200, r.body
+        assert addresses(udp_query(new_port, "www.example.com")) == ["192.0.2.10"]
+        assert addresses(tcp_query(new_port, "www.example.com")) == ["192.0.2.10"]
+        with pytest.raises(OSError):
+            tcp_query(old_port, "www.example.com", timeout=1)
+        # A connection accepted before the reload is still served.
+        kept.sendall(framed(dns.message.make_query("www.example.com", "A")))
+        assert addresses(read_framed(kept)) == ["192.0.2.10"]
