@@ -19,6 +19,9 @@
 #   BENCH_DNS_OUTSTANDING  dnsperf -q for the flat-out run (default 500)
 #   BENCH_DNS_PORT_BASE    ports BASE+1..+3 (default: first free of 15300, 15400, ... 15900)
 #   BENCH_DNS_NAMES        owner names in the generated zone (default 4000)
+#   BENCH_DNS_PERF=1       after the measured runs, perf-record BENCH_DNS_PERF_SERVERS (default bulwark) under
+#                          another BENCH_DURATION at the fixed rate and print its top symbols and the
+#                          kernel/user split (TMP/perf-NAME.txt)
 
 DNS_ZONE=bench.example
 declare -A DNS_PORT DNS_US DNS_QPS DNS_NOTE DNS_FIX_QPS DNS_LOST DNS_CPU DNS_OTHER DNS_FLAT_CPU
@@ -185,6 +188,27 @@ dns_parse() {
   [[ -n $PERF_COMPLETED && -n $PERF_QPS ]]
 }
 
+# dns_profile NAME PORT: with BENCH_DNS_PERF=1 and NAME in BENCH_DNS_PERF_SERVERS, perf-record the server
+# under the fixed rate (after the measured runs, so perf's overhead is not in the figures).
+dns_profile() {
+  local name=$1 port=$2 data=$BENCH_TMP/perf-$1.data rep=$BENCH_TMP/perf-$1.txt pid
+  [[ ${BENCH_DNS_PERF:-0} == 1 && " ${BENCH_DNS_PERF_SERVERS:-bulwark} " == *" $name "* ]] || return 0
+  command -v perf >/dev/null || { log "BENCH_DNS_PERF: perf is not installed"; return 0; }
+  bench_start "$BENCH_LOAD_CPU" "$BENCH_TMP/perf-$name.out" perf record -g -F 999 \
+    -p "$(bench_tree "$DNS_PID" | paste -sd,)" -o "$data" -- sleep "$BENCH_DURATION"
+  pid=$BENCH_LAST_PID
+  dns_perf "$BENCH_TMP/perf-$name-profiled.out" "$port" "$BENCH_DURATION" -Q "$BENCH_DNS_RATE"
+  wait "$pid" 2>/dev/null
+  bench_stop "$pid"
+  {
+    perf report -i "$data" --stdio --no-children --sort dso -g none 2>&1 | grep -v '^#' | grep -v '^$' | head -n 5
+    perf report -i "$data" --stdio --no-children --percent-limit 0.7 --sort dso,symbol -g none 2>&1 \
+      | grep -v '^#' | grep -v '^$' | cut -c1-160 | sed 's/ *$//' | head -n 40
+  } >"$rep"
+  log "perf, $name at $BENCH_DNS_RATE q/s, by dso then top symbols (self time):"
+  sed 's/^/    /' "$rep" >&2
+}
+
 # dns_measure NAME: start, check, warm up, fixed-rate run (CPU per query), flat-out run (qps), stop.
 dns_measure() {
   local name=$1 port=${DNS_PORT[$1]} t0 t1 out
@@ -240,6 +264,7 @@ dns_measure() {
   DNS_FLAT_CPU[$name]=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v d="$BENCH_DURATION" 'BEGIN {printf "%.0f%%", 100 * t / hz / d}')
   sed 's/^/    /' "$out" | grep -E 'Queries|Response codes' >&2
   if ! bench_alive "$DNS_PID"; then DNS_NOTE[$name]+="died under flat-out load"; return 1; fi
+  dns_profile "$name" "$port"
   bench_stop "$DNS_PID"
   if dns_parse "$out"; then
     DNS_QPS[$name]=$(awk -v q="$PERF_QPS" 'BEGIN {printf "%.0f", q}')
