@@ -302,7 +302,19 @@ class XfrService::Secondary : public IoHandler {
   const sockaddr_storage& primary() const { return primary_; }
   const std::shared_ptr<const Zone>& zone() const { return zone_; }
 
-  void start() { refresh(); }
+  // `initial`: the data of a secondary that was re-pointed to another primary (kept, refreshed from the new
+  // one). Without data the zone is announced as having none (the server answers SERVFAIL, like NSD and
+  // Knot for a zone not transferred yet) until the first transfer.
+  void start(std::shared_ptr<const Zone> initial) {
+    zone_ = std::move(initial);
+    if (zone_) {
+      contact();
+    } else {
+      setExpired(true);
+      svc_.onZone_(origin_, nullptr);
+    }
+    refresh();
+  }
 
   // Refresh now (timer, NOTIFY): SOA query, then a transfer when the primary's serial is newer. A refresh
   // requested while one runs is remembered and runs after it.
@@ -707,19 +719,22 @@ void XfrService::configure(std::vector<XfrZoneConfig> zones) {
 
 void XfrService::applyConfig(std::vector<XfrZoneConfig> zones) {
   std::map<std::string, std::unique_ptr<Secondary>> next;
-  std::vector<Secondary*> started;
+  std::vector<std::pair<Secondary*, std::shared_ptr<const Zone>>> started;
   for (const XfrZoneConfig& c : zones) {
     if (!c.secondary) continue;
     std::string k = key(c.origin);
     auto it = secondaries_.find(k);
-    if (it != secondaries_.end() &&
-        sameHostPort(reinterpret_cast<const sockaddr*>(&c.primary), it->second->primary())) {
-      next[k] = std::move(it->second);
-      secondaries_.erase(it);
-      continue;
+    std::shared_ptr<const Zone> data;
+    if (it != secondaries_.end()) {
+      if (sameHostPort(reinterpret_cast<const sockaddr*>(&c.primary), it->second->primary())) {
+        next[k] = std::move(it->second);
+        secondaries_.erase(it);
+        continue;
+      }
+      data = it->second->zone();  // re-pointed: keep serving what we have
     }
     auto s = std::make_unique<Secondary>(*this, c);
-    started.push_back(s.get());
+    started.emplace_back(s.get(), std::move(data));
     next[k] = std::move(s);
   }
   // Removed (or re-pointed) secondaries are freed after this iteration: one of their callbacks may be
@@ -729,7 +744,11 @@ void XfrService::applyConfig(std::vector<XfrZoneConfig> zones) {
     loop_.defer([owned] {});
   }
   secondaries_ = std::move(next);
-  for (Secondary* s : started) s->start();
+  {
+    std::lock_guard<std::mutex> g(mutex_);
+    std::erase_if(expired_, [this](const auto& e) { return !secondaries_.count(e.first); });
+  }
+  for (auto& [s, data] : started) s->start(std::move(data));
 }
 
 void XfrService::onZoneLoaded(std::shared_ptr<const Zone> oldZone, std::shared_ptr<const Zone> newZone) {

@@ -217,6 +217,14 @@ class Harness {
     return o;
   }
   XfrService& svc() { return *svc_; }
+  void clear() {
+    std::lock_guard<std::mutex> g(m_);
+    zones_.clear();
+  }
+  std::vector<std::shared_ptr<const Zone>> handed() {
+    std::lock_guard<std::mutex> g(m_);
+    return zones_;
+  }
   // Waits for a handed-over zone matching `pred` (null zones included).
   bool waitFor(const std::function<bool(const std::shared_ptr<const Zone>&)>& pred,
                std::chrono::milliseconds timeout = 5000ms) {
@@ -345,6 +353,7 @@ TEST(Secondary, ExpiresWithoutContactAndRecovers) {
   h.svc().configure({secondaryConfig(p)});
   ASSERT_TRUE(h.waitSerial(3));
   EXPECT_FALSE(h.svc().expired(name("example.com")));
+  h.clear();
   p.silent = true;
   ASSERT_TRUE(h.waitFor([](const std::shared_ptr<const Zone>& z) { return z == nullptr; }, 6000ms));
   EXPECT_TRUE(h.svc().expired(name("example.com")));
@@ -361,10 +370,34 @@ TEST(Secondary, UnreachablePrimaryRetries) {
   Harness h;
   h.svc().configure({secondaryConfig(p)});
   EXPECT_FALSE(h.waitSerial(1, 500ms));
+  // No data yet: announced as such (the server answers SERVFAIL), like NSD and Knot.
+  auto first = h.handed();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0], nullptr);
+  EXPECT_TRUE(h.svc().expired(name("example.com")));
   p.silent = false;
   // The first pull is an AXFR attempt; after its failure the retry (floor 1 s here: no zone yet -> 5 s
   // clamped to [1 s, ...]) gets it.
   EXPECT_TRUE(h.waitSerial(1, 12000ms));
+  EXPECT_FALSE(h.svc().expired(name("example.com")));
+}
+
+TEST(Secondary, RepointedToAnotherPrimaryKeepsItsData) {
+  FakePrimary p1, p2;
+  p1.setZone(zone(1, "a A 192.0.2.1\n"));
+  p2.setZone(zone(2, "a A 192.0.2.2\n"));
+  Harness h;
+  h.svc().configure({secondaryConfig(p1)});
+  ASSERT_TRUE(h.waitSerial(1));
+  h.clear();
+  h.svc().configure({secondaryConfig(p2)});
+  ASSERT_TRUE(h.waitSerial(2));
+  for (const auto& z : h.handed()) EXPECT_NE(z, nullptr);  // never announced as empty in between
+  EXPECT_EQ(p2.ixfrs, 1);                                  // from the data it already had
+  // Removed from the configuration: no longer a secondary, not "expired".
+  h.svc().configure({});
+  for (int i = 0; i < 100 && h.svc().isSecondary(name("example.com")); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(h.svc().expired(name("example.com")));
 }
 
 TEST(NotifyOut, SentToSecondariesAndResentUntilAnswered) {

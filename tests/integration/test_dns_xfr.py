@@ -525,10 +525,13 @@ def test_secondary_honours_soa_refresh_and_expire(tmp_path, procs):
     write_zone(nsd.zonefile, 1, hosts=10, timers=timers)
     nsd.configure(["provide-xfr: 127.0.0.1 NOKEY"])  # no notify: only the refresh timer
     procs.append(nsd)
-    nsd.start()
+    # Bulwark first: no data yet -> SERVFAIL (as NSD and Knot answer for a zone not transferred yet).
     b = Bulwark(tmp_path, [{"name": ZONE, "primary": f"127.0.0.1:{nsd.port}"}])
     procs.append(b)
     b.start()
+    wait_until(lambda: rcode_of(b.port) == dns.rcode.SERVFAIL, 5, "SERVFAIL before the first transfer", [b.log])
+    nsd.start()
+    # The retry without data is 5 s.
     wait_until(lambda: soa_serial(b.port) == 1, 20, "bulwark to transfer serial 1", [b.log, nsd.log])
 
     write_zone(nsd.zonefile, 2, "new IN A 192.0.2.99\n", hosts=10, timers=timers)
