@@ -459,18 +459,17 @@ size_t answerQuery(const ZoneSet& zones, const ParsedQuery& q, const uint8_t* pk
     for (int i = 0; i < a.count && !tc; ++i) {
       const Entry& e = a.entries[i];
       if (e.section != s) continue;
-      const Name owner = Name::fromWire(e.owner, e.ownerLen);
       const MessageWriter::Mark m = w.mark();
       bool ok = true;
       uint16_t written = 0;
       if (e.rrset == nullptr) {
-        ok = w.putRecord(owner, kTypeCNAME, kClassIN, e.synthTtl, e.synth, e.synthLen);
+        ok = w.putRecord(e.owner, e.ownerLen, kTypeCNAME, kClassIN, e.synthTtl, e.synth, e.synthLen);
         written = ok ? 1 : 0;
       } else {
         for (uint16_t r = 0; r < e.rrset->count && ok; ++r) {
           const Zone::Rdata& rd = e.zone->rdata(*e.rrset, r);
           const uint32_t ttl = e.negativeSoa ? e.zone->negativeTtl() : rd.ttl;
-          ok = w.putRecord(owner, e.rrset->type, kClassIN, ttl, e.zone->rdataBytes(rd), rd.len);
+          ok = w.putRecord(e.owner, e.ownerLen, e.rrset->type, kClassIN, ttl, e.zone->rdataBytes(rd), rd.len);
           if (ok) ++written;
         }
       }

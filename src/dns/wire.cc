@@ -438,15 +438,49 @@ void MessageWriter::rollback(Mark m) {
   if (m.entries <= entries_) entries_ = m.entries;
 }
 
+// True when the (possibly compressed) name at `offset` in the message equals `suffix`, ignoring case.
+bool MessageWriter::matchesAt(size_t offset, const uint8_t* suffix, size_t len) const {
+  size_t p = offset;
+  size_t i = 0;
+  for (int hops = 0; hops < 128; ++hops) {
+    if (p >= size_) return false;
+    const uint8_t l = buf_[p];
+    if ((l & 0xc0) == 0xc0) {
+      if (p + 1 >= size_) return false;
+      p = static_cast<size_t>(((l & 0x3f) << 8) | buf_[p + 1]);
+      continue;
+    }
+    if (i >= len || suffix[i] != l || p + 1u + l > size_ || i + 1u + l > len) return false;
+    if (l == 0) return i + 1 == len;
+    if (!bytesEqualNoCase(buf_ + p + 1, suffix + i + 1, l)) return false;
+    p += l + 1u;
+    i += l + 1u;
+  }
+  return false;
+}
+
 bool MessageWriter::putNameBytes(const uint8_t* name, size_t nameLen, bool compress) {
+  // Hashes of every suffix, computed right to left (label offsets first).
+  uint8_t offsets[128];
+  uint32_t hashes[128];
+  int labels = 0;
+  for (size_t p = 0; p < nameLen && name[p] != 0 && labels < 128; p += name[p] + 1u) {
+    offsets[labels++] = static_cast<uint8_t>(p);
+  }
+  uint32_t h = 0x9e3779b9u;
+  for (int k = labels - 1; k >= 0; --k) {
+    const uint8_t* label = name + offsets[k];
+    for (size_t j = 0; j <= label[0]; ++j) h = (h ^ lowerByte(label[j])) * 16777619u;
+    hashes[k] = h;
+  }
   const Mark start = mark();
-  size_t pos = 0;
-  while (pos < nameLen && name[pos] != 0) {
+  for (int k = 0; k < labels; ++k) {
+    const size_t pos = offsets[k];
     const size_t suffixLen = nameLen - pos;
     if (compress) {
       for (int i = 0; i < entries_; ++i) {
         const Entry& e = table_[i];
-        if (e.len == suffixLen && bytesEqualNoCase(e.suffix, name + pos, suffixLen)) {
+        if (e.hash == hashes[k] && e.len == suffixLen && matchesAt(e.offset, name + pos, suffixLen)) {
           if (!put16(static_cast<uint16_t>(0xc000u | e.offset))) {
             rollback(start);
             return false;
@@ -456,17 +490,16 @@ bool MessageWriter::putNameBytes(const uint8_t* name, size_t nameLen, bool compr
       }
     }
     const size_t at = size_;
-    const uint8_t l = name[pos];
-    if (!putBytes(name + pos, l + 1u)) {
+    if (!putBytes(name + pos, name[pos] + 1u)) {
       rollback(start);
       return false;
     }
     if (at <= 0x3fff && entries_ < kMaxEntries) {
-      table_[entries_++] = Entry{name + pos, static_cast<uint16_t>(at), static_cast<uint8_t>(suffixLen)};
+      table_[entries_++] = Entry{hashes[k], static_cast<uint16_t>(at), static_cast<uint8_t>(suffixLen)};
     }
-    pos += l + 1u;
   }
-  if (!putBytes(reinterpret_cast<const uint8_t*>("\0"), 1)) {
+  const uint8_t root = 0;
+  if (!putBytes(&root, 1)) {
     rollback(start);
     return false;
   }
@@ -502,15 +535,14 @@ size_t wireNameLength(const uint8_t* p, size_t max) {
 
 }  // namespace
 
-bool MessageWriter::putRecord(const Name& owner, uint16_t type, uint16_t rclass, uint32_t ttl,
-                              const uint8_t* rdata, uint16_t rdlen) {
+bool MessageWriter::putRecord(const uint8_t* owner, size_t ownerLen, uint16_t type, uint16_t rclass,
+                              uint32_t ttl, const uint8_t* rdata, uint16_t rdlen) {
   const Mark start = mark();
   auto fail = [&] {
     rollback(start);
     return false;
   };
-  if (!putNameBytes(owner.data, owner.len, true) || !put16(type) || !put16(rclass) || !put32(ttl))
-    return fail();
+  if (!putNameBytes(owner, ownerLen, true) || !put16(type) || !put16(rclass) || !put32(ttl)) return fail();
   const size_t rdlenAt = size_;
   if (!put16(0)) return fail();
   // RFC 3597 §4: compress names in rdata only for the RFC 1035 types.

@@ -163,7 +163,12 @@ class MessageWriter {
   // SOA, MX and PTR (RFC 3597 §4: never for other types). `rdata` must be uncompressed and well formed
   // for those types (zone rdata is checked at load).
   bool putRecord(const Name& owner, uint16_t type, uint16_t rclass, uint32_t ttl, const uint8_t* rdata,
-                 uint16_t rdlen);
+                 uint16_t rdlen) {
+    return putRecord(owner.data, owner.len, type, rclass, ttl, rdata, rdlen);
+  }
+  // The same with the owner as uncompressed wire bytes.
+  bool putRecord(const uint8_t* owner, size_t ownerLen, uint16_t type, uint16_t rclass, uint32_t ttl,
+                 const uint8_t* rdata, uint16_t rdlen);
   // OPT pseudo-record: udp size, extended rcode high bits, version, DO flag, then `options` verbatim.
   bool putOpt(uint16_t udpSize, uint8_t extRcode, uint8_t version, bool doBit, const uint8_t* options,
               uint16_t optionsLen);
@@ -192,14 +197,17 @@ class MessageWriter {
   uint8_t* data() { return buf_; }
 
  private:
+  // A name suffix already in the message: compared against the message bytes themselves, so callers' names
+  // need not outlive the call that wrote them.
   struct Entry {
-    const uint8_t* suffix;  // uncompressed suffix bytes (in a Name or zone rdata that outlives the writer)
-    uint16_t offset;        // where it starts in the message
-    uint8_t len;
+    uint32_t hash;    // of the lowercased uncompressed suffix
+    uint16_t offset;  // where it starts in the message
+    uint8_t len;      // uncompressed length
   };
   static constexpr int kMaxEntries = 96;
 
   bool putNameBytes(const uint8_t* name, size_t nameLen, bool compress);
+  bool matchesAt(size_t offset, const uint8_t* suffix, size_t len) const;
   bool put16(uint16_t v);
   bool put32(uint32_t v);
   bool putBytes(const uint8_t* p, size_t n);
