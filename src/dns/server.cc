@@ -402,9 +402,8 @@ std::shared_ptr<DnsSnapshot> DnsService::build(const DnsConfig& cfg,
       p.primary = std::move(addr);
       auto it = secondaries_.find(zoneKey(p.origin));
       if (it != secondaries_.end()) zone = it->second;
-      for (const Name& e : expired_) {
-        if (e.equalsNoCase(p.origin)) snap->expired.push_back(e);
-      }
+      // Not transferred yet, or expired: SERVFAIL for its names (as NSD and Knot answer), not REFUSED.
+      if (!zone) snap->expired.push_back(p.origin);
     } else {
       struct stat st {};
       if (::stat(z.file.c_str(), &st) != 0) {
@@ -554,14 +553,10 @@ std::string DnsService::statusJson() const {
 
 void DnsService::secondaryZone(const Name& origin, std::shared_ptr<const Zone> zone) {
   const std::string key = zoneKey(origin);
-  expired_.erase(
-      std::remove_if(expired_.begin(), expired_.end(), [&](const Name& n) { return n.equalsNoCase(origin); }),
-      expired_.end());
   if (zone) {
     secondaries_[key] = zone;
   } else {
-    secondaries_.erase(key);
-    expired_.push_back(origin);
+    secondaries_.erase(key);  // expired: its names are answered SERVFAIL until the next transfer
   }
   if (!current_) return;
   auto next = std::make_shared<DnsSnapshot>(*current_);
@@ -571,8 +566,8 @@ void DnsService::secondaryZone(const Name& origin, std::shared_ptr<const Zone> z
   }
   if (zone) next->zones.add(zone);
   next->expired.clear();
-  for (const Name& e : expired_) {
-    if (next->policy(e) != nullptr) next->expired.push_back(e);
+  for (const ZonePolicy& p : next->policies) {
+    if (p.secondary && next->zones.findExact(p.origin) == nullptr) next->expired.push_back(p.origin);
   }
   next->generation = ++generation_;
   current_ = next;

@@ -157,7 +157,6 @@ class DnsService {
   std::map<std::string, LoadedZone> loaded_;                        // primary zones as last committed
   std::map<std::string, LoadedZone> pending_;                       // as loaded by the last prepare()
   std::map<std::string, std::shared_ptr<const Zone>> secondaries_;  // transferred zones, by name
-  std::vector<Name> expired_;                                       // secondaries whose data expired
   std::shared_ptr<Rrl> rrl_;
   DnsRrl rrlConfig_;
   std::shared_ptr<const ServerCookies> cookies_;

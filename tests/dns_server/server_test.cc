@@ -240,6 +240,44 @@ TEST_F(Pipeline, RrlSlipsAndDropsOverTheRateButNotForAValidCookie) {
   }
 }
 
+TEST(DnsServiceTest, SecondaryWithoutDataIsServfailThenServedAfterATransfer) {
+  TempDir dir;
+  Fixture f;
+  DnsConfig c = config(dir.file("z.zone", kZoneText));
+  DnsZoneConfig sec;
+  sec.name = "sec.example";
+  SocketAddress primary;
+  ASSERT_TRUE(parseSocketAddress("192.0.2.1:53", primary));
+  sec.primary = primary;
+  c.zones.push_back(sec);
+  std::string error;
+  auto snap = f.service.prepare(c, error);
+  ASSERT_TRUE(snap) << error;
+  ASSERT_TRUE(f.service.start(snap, {}, error)) << error;
+  uint8_t out[4096];
+  sockaddr_in from = client("10.9.9.9");
+  auto ask = [&](const char* name) {
+    auto q = query(name, kTypeA);
+    UdpContext ctx{f.service.current().get(), &f.service.metrics(), 0, 1, 1};
+    size_t n = handleUdpQuery(ctx, q.data(), q.size(), reinterpret_cast<const sockaddr*>(&from), sizeof from,
+                              out, sizeof out);
+    return n >= 12 ? rcodeOf(out) : 255;
+  };
+  EXPECT_EQ(ask("www.sec.example"), static_cast<uint8_t>(Rcode::ServFail));
+  EXPECT_EQ(ask("www.other.example"), static_cast<uint8_t>(Rcode::Refused));
+  ZoneLoad z = loadZoneText("sec.example.",
+                            "$ORIGIN sec.example.\n@ 300 SOA ns h 1 2 3 4 5\n@ 300 NS ns\n"
+                            "ns 300 A 192.0.2.1\nwww 300 A 192.0.2.2\n");
+  ASSERT_TRUE(z.zone) << z.error;
+  Name origin;
+  ASSERT_TRUE(nameFromText("sec.example.", origin));
+  f.service.secondaryZone(origin, z.zone);
+  EXPECT_EQ(ask("www.sec.example"), 0);
+  f.service.secondaryZone(origin, nullptr);  // expired
+  EXPECT_EQ(ask("www.sec.example"), static_cast<uint8_t>(Rcode::ServFail));
+  EXPECT_EQ(ask("www.example.com"), 0);
+}
+
 // --- the worker on a real loop ----------------------------------------------------------------------------
 
 uint16_t freePort() {
