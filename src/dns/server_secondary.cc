@@ -817,11 +817,19 @@ size_t XfrService::handleNotify(const ParsedQuery& q, const uint8_t* pkt, size_t
 }
 
 void XfrService::refreshNow(const Name& origin) {
+  // A flood of NOTIFYs (UDP sources are easy to forge) must not grow the loop's queue: a refresh that is
+  // already queued or running covers the later ones (Secondary::refresh coalesces them too).
+  constexpr int kMaxPendingRefreshes = 64;
+  if (pendingRefreshes_.fetch_add(1, std::memory_order_relaxed) >= kMaxPendingRefreshes) {
+    pendingRefreshes_.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
   std::weak_ptr<bool> alive = alive_;
   std::string k = key(origin);
   auto run = [this, alive, k] {
     auto a = alive.lock();
     if (!a || !*a) return;
+    pendingRefreshes_.fetch_sub(1, std::memory_order_relaxed);
     auto it = secondaries_.find(k);
     if (it != secondaries_.end()) it->second->refresh();
   };

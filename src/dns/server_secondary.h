@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -130,6 +131,7 @@ class XfrService {
   std::map<std::string, bool> expired_;
   Stats stats_;
   std::shared_ptr<bool> alive_;
+  std::atomic<int> pendingRefreshes_{0};  // posted refreshNow() calls not yet run (bounded: NOTIFY floods)
   // Loop-only state.
   std::map<std::string, std::unique_ptr<Secondary>> secondaries_;
   std::unique_ptr<Notifier> notifier_;

@@ -346,6 +346,28 @@ TEST(Secondary, NotifyFromPrimaryOnlyTriggersRefresh) {
   EXPECT_EQ(h.svc().stats().notifiesRefused, 2u);
 }
 
+TEST(Secondary, NotifyFloodIsCoalesced) {
+  FakePrimary p;
+  p.setZone(zone(5, ""));
+  Harness h;
+  h.svc().configure({secondaryConfig(p)});
+  ASSERT_TRUE(h.waitSerial(5));
+  uint8_t msg[512], out[512];
+  size_t n = buildNotify(name("example.com"), 1, nullptr, msg, sizeof msg);
+  ParsedQuery q;
+  ASSERT_EQ(parseQuery(msg, n, q), ParseResult::Ok);
+  sockaddr_storage prim = loopback(40000);
+  int before = p.soaQueries;
+  for (int i = 0; i < 20000; ++i) {
+    ASSERT_GT(h.svc().handleNotify(q, msg, n, reinterpret_cast<sockaddr*>(&prim), out, sizeof out), 0u);
+  }
+  std::this_thread::sleep_for(500ms);
+  EXPECT_LT(p.soaQueries - before, 200);  // each queued refresh covers the NOTIFYs behind it
+  p.setZone(zone(6, ""));
+  h.svc().handleNotify(q, msg, n, reinterpret_cast<sockaddr*>(&prim), out, sizeof out);
+  EXPECT_TRUE(h.waitSerial(6));
+}
+
 TEST(Secondary, ExpiresWithoutContactAndRecovers) {
   FakePrimary p;
   p.setZone(zone(3, "", /*refresh*/ 1, /*retry*/ 1, /*expire*/ 2));
