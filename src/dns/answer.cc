@@ -22,8 +22,16 @@ size_t wireNameLength(const uint8_t* p, size_t max) {
   return pos < max ? pos + 1 : 0;
 }
 
-// Answer sections in NSD's encoding order: the additional section is filled A records first, then AAAA.
-enum Section : uint8_t { kAnswer = 0, kAuthority = 1, kAdditionalA = 2, kAdditionalAAAA = 3, kSections = 4 };
+// Answer sections in NSD's encoding order. The zone's NS in a positive answer is optional authority data
+// (dropped without TC when it does not fit); the additional section is filled A records first, then AAAA.
+enum Section : uint8_t {
+  kAnswer = 0,
+  kAuthority = 1,
+  kOptionalAuthority = 2,
+  kAdditionalA = 3,
+  kAdditionalAAAA = 4,
+  kSections = 5
+};
 
 constexpr int kMaxEntries = 256;  // RRsets per response
 constexpr int kMaxChain = 64;     // CNAME/DNAME steps followed
@@ -270,7 +278,7 @@ class Answerer {
       if (!anyClass_ && q_.qtype != kTypeDS && q_.qtype != 48 /*DNSKEY*/) {
         const Zone::Node* apex = zone->apex();
         if (const Zone::RRset* ns = zone->find(*apex, kTypeNS)) {
-          add(kAuthority, zone, ns, zone->nameBytes(*apex), apex->nameLen);
+          add(kOptionalAuthority, zone, ns, zone->nameBytes(*apex), apex->nameLen);
         }
       }
       return;
@@ -450,12 +458,12 @@ size_t answerQuery(const ZoneSet& zones, const ParsedQuery& q, const uint8_t* pk
   w.limit(limit > reserved ? limit - reserved : 0);
 
   // NSD's encode_answer: an answer or authority RRset that does not fit is dropped whole and sets TC, and
-  // nothing more is written; an additional RRset that does not fit is dropped whole and the additional
-  // records of later kinds (AAAA after A) are not tried.
-  uint16_t counts[kSections] = {0, 0, 0, 0};
+  // nothing more is written; an optional-authority or additional RRset that does not fit is dropped whole
+  // without TC, the rest of its section is still tried, and later sections are not.
+  uint16_t counts[kSections] = {0, 0, 0, 0, 0};
   bool tc = false;
-  bool additionalFull = false;
-  for (int s = kAnswer; s < kSections && !tc && !additionalFull; ++s) {
+  bool full = false;
+  for (int s = kAnswer; s < kSections && !tc && !full; ++s) {
     for (int i = 0; i < a.count && !tc; ++i) {
       const Entry& e = a.entries[i];
       if (e.section != s) continue;
@@ -479,7 +487,7 @@ size_t answerQuery(const ZoneSet& zones, const ParsedQuery& q, const uint8_t* pk
         if (s == kAnswer || s == kAuthority) {
           tc = true;
         } else {
-          additionalFull = true;
+          full = true;
         }
       }
       counts[s] = static_cast<uint16_t>(counts[s] + written);
@@ -487,7 +495,8 @@ size_t answerQuery(const ZoneSet& zones, const ParsedQuery& q, const uint8_t* pk
   }
   w.limit(cap);
   w.setCount(MessageWriter::kAnswer, counts[kAnswer]);
-  w.setCount(MessageWriter::kAuthority, counts[kAuthority]);
+  w.setCount(MessageWriter::kAuthority,
+             static_cast<uint16_t>(counts[kAuthority] + counts[kOptionalAuthority]));
   uint16_t additional = static_cast<uint16_t>(counts[kAdditionalA] + counts[kAdditionalAAAA]);
   if (q.hasEdns) {
     if (w.putOpt(opts.ednsUdpSize, static_cast<uint8_t>(static_cast<uint8_t>(a.rcode) >> 4), 0, q.doBit,

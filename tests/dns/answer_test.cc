@@ -569,6 +569,21 @@ TEST_F(AnswerTest, TruncationKeepsEarlierRrsetsAndDropsAdditionalQuietly) {
   EXPECT_EQ(r.owners(3), (std::vector<std::string>{"small1.example.com./1", "ns1.example.com./1"}));
 }
 
+TEST_F(AnswerTest, ZoneNsThatDoesNotFitIsDroppedWithoutTc) {
+  Ask a;
+  a.edns = true;
+  a.udp = 700;  // the 40 addresses fit (685 bytes with the OPT), the zone's NS (45 more) do not
+  Reply r = ask("huge.example.com", a);
+  EXPECT_FALSE(r.tc());
+  EXPECT_EQ(r.sec[1].size(), 40u);
+  EXPECT_TRUE(r.sec[2].empty());
+  EXPECT_TRUE(r.sec[3].empty());  // nor is anything tried after them
+  a.udp = 800;
+  r = ask("huge.example.com", a);
+  EXPECT_EQ(r.sec[2].size(), 2u);
+  EXPECT_EQ(r.owners(3), (std::vector<std::string>{"ns1.example.com./1", "ns1.example.com./28"}));
+}
+
 TEST_F(AnswerTest, ServerCookieGoesIntoTheOpt) {
   Ask a;
   a.edns = true;
