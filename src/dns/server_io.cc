@@ -25,6 +25,7 @@ constexpr size_t kTxSize = 4096;         // dns.edns_udp_size is at most 4096
 constexpr size_t kCtlSize = 64;          // room for one IP_PKTINFO / IPV6_PKTINFO
 constexpr int kMaxBatchesPerEvent = 16;  // then the rest waits one loop iteration (fairness)
 constexpr size_t kTcpReadChunk = 4096;
+constexpr int kTcpMessagesPerEvent = 256;           // then the connection waits one loop iteration (fairness)
 constexpr size_t kOutHighWater = 64 * 1024;         // stop reading queries while this much is unsent
 constexpr size_t kMaxOutBytes = 64u * 1024 * 1024;  // a transfer that outruns its reader by more is cut
 constexpr std::chrono::milliseconds kAcceptRetry{100};
@@ -156,7 +157,15 @@ struct DnsWorker::Batch {
 class DnsWorker::TcpConn final : public IoHandler {
  public:
   TcpConn(DnsWorker& w, int fd, const sockaddr_storage& peer, socklen_t peerLen)
-      : worker(w), fd(fd), peer(peer), peerLen(peerLen), timer([this] { worker.closeConn(this, true); }) {
+      : worker(w),
+        fd(fd),
+        peer(peer),
+        peerLen(peerLen),
+        timer([this] { worker.closeConn(this, true); }),
+        resume([this] {
+          readMore();
+          if (!closed) afterIo();
+        }) {
     lastActivity = w.loop_.now();
   }
   ~TcpConn() override = default;
@@ -179,9 +188,12 @@ class DnsWorker::TcpConn final : public IoHandler {
 
   // Answers the complete messages in the input, then reads until EAGAIN, the peer's FIN, or too much
   // unsent output (reading resumes when the output drains).
+  // A client that pipelines without pause gets kTcpMessagesPerEvent answers per loop iteration, so it cannot
+  // hold the worker (and the UDP socket beside it) for longer.
   void readMore() {
+    budget = kTcpMessagesPerEvent;
     processInput();
-    while (!closed && !peerClosed && out.size() < kOutHighWater) {
+    while (!closed && !peerClosed && out.size() < kOutHighWater && budget > 0) {
       const size_t want = in.size() >= 2 ? 2 + size_t{readU16(in.data())} : 2;  // the current message
       const size_t need = want > in.size() ? want - in.size() : 0;
       in.reserve(std::max(need, kTcpReadChunk));
@@ -199,13 +211,18 @@ class DnsWorker::TcpConn final : public IoHandler {
       if (errno != EAGAIN && errno != EWOULDBLOCK) worker.closeConn(this, false);
       break;
     }
+    if (!closed && budget == 0) {
+      worker.loop_.arm(resume, std::chrono::milliseconds(0));
+      return;
+    }
     if (!closed && peerClosed && out.size() == 0) worker.closeConn(this, false);
   }
 
   void processInput() {
-    while (!closed && in.size() >= 2 && out.size() < kOutHighWater) {
+    while (!closed && in.size() >= 2 && out.size() < kOutHighWater && budget > 0) {
       const size_t len = readU16(in.data());
       if (in.size() < 2 + len) break;
+      --budget;
       handleMessage(in.data() + 2, len);
       in.consume(2 + len);
       partialSince = {};
@@ -286,6 +303,8 @@ class DnsWorker::TcpConn final : public IoHandler {
   sockaddr_storage peer;
   socklen_t peerLen;
   Timer timer;
+  Timer resume;  // continues a long pipeline in the next loop iteration
+  int budget = 0;
   ByteQueue in, out;
   SteadyClock::time_point lastActivity, lastWrite, partialSince;
   bool closed = false;
@@ -537,6 +556,7 @@ void DnsWorker::closeConn(TcpConn* c, bool timedOut) {
   if (c->closed) return;
   c->closed = true;
   c->timer.cancel();
+  c->resume.cancel();
   loop_.remove(c->fd);
   ::close(c->fd);
   service_.shared_.tcpOpen.fetch_sub(1, std::memory_order_relaxed);

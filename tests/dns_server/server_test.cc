@@ -412,6 +412,28 @@ TEST_F(Live, TcpPipelinedQueriesSplitAcrossWrites) {
   ::close(fd);
 }
 
+TEST_F(Live, LongTcpPipelineIsAnsweredAcrossLoopIterations) {
+  start(config(dir.file("z.zone", kZoneText), port));
+  int fd = tcp();
+  constexpr int kCount = 1000;  // several times the per-event budget
+  std::vector<uint8_t> all;
+  for (int i = 0; i < kCount; ++i) {
+    auto q = framed(query("www.example.com", kTypeA, static_cast<uint16_t>(i)));
+    all.insert(all.end(), q.begin(), q.end());
+  }
+  std::thread writer([&] { ::send(fd, all.data(), all.size(), 0); });
+  int answered = 0;
+  for (int i = 0; i < kCount; ++i) {
+    auto a = readFramed(fd);
+    if (a.size() < 12) break;
+    EXPECT_EQ(readU16(a.data()), i);
+    ++answered;
+  }
+  writer.join();
+  EXPECT_EQ(answered, kCount);
+  ::close(fd);
+}
+
 TEST_F(Live, TcpCapIdleAndIoTimeouts) {
   DnsConfig c = config(dir.file("z.zone", kZoneText), port);
   c.tcp.maxConnections = 2;
