@@ -340,6 +340,14 @@ def test_tc_at_512_without_edns(server_port):
     assert m.question[0].name == dns.name.from_text("big60.example.com.")
 
 
+def test_edns512_truncated_keeps_opt(server_port):
+    """edns512: EDNS size 512 and an answer over 512 bytes -> TC=1 within 512 bytes, with the question and an
+    OPT record (RFC 6891 7: the minimal truncated response is the header, the question and an OPT)."""
+    wire, m = _ask(server_port, _query("big60.example.com.", "A", opt=_opt(payload=512, flags=0x8000)))
+    assert m.flags & dns.flags.TC and len(wire) <= 512
+    assert len(m.question) == 1 and m.edns == 0 and m.ednsflags & dns.flags.DO
+
+
 def test_edns_payload_below_512_is_512(server_port):
     """EDNS size < 512 is treated as 512 (RFC 6891 6.2.5): an answer between 100 and 512 bytes fits."""
     full, _ = _ask(server_port, _query("_sip._tcp.example.com.", "SRV", opt=_opt(payload=4096)))
