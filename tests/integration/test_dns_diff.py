@@ -370,6 +370,40 @@ def test_tc_at_edns_size(server_port):
     assert not m.flags & dns.flags.TC and len(m.answer[0]) == 300
 
 
+def _with_flags(wire, set_bits=0, opcode=None):
+    flags = int.from_bytes(wire[2:4], "big") | set_bits
+    if opcode is not None:
+        flags = (flags & ~0x7800) | (opcode << 11)
+    return wire[:2] + flags.to_bytes(2, "big") + wire[4:]
+
+
+def test_dns_zflag_cleared(server_port):
+    """zflag: Z=1 in the query -> answered, Z=0 in the reply (RFC 1035 4.1.1)."""
+    wire, m = _ask(server_port, _with_flags(_query(), 0x0040))
+    assert m.rcode() == dns.rcode.NOERROR and len(m.answer) == 1
+    assert not int.from_bytes(wire[2:4], "big") & 0x0040
+
+
+def test_dns_cd_answered(server_port):
+    """cd: CD=1 in the query -> answered normally. (Whether CD comes back is compared by the differential
+    test: NSD 4.6 clears it in answers from its unsigned zones and copies it into BADVERS.)"""
+    _, m = _ask(server_port, _with_flags(_query(opt=_opt(flags=0x8000)), 0x0010))
+    assert m.rcode() == dns.rcode.NOERROR and len(m.answer) == 1
+
+
+def test_dns_unknown_opcode_notimp(server_port):
+    """opcode: an unassigned opcode (15) -> NOTIMP."""
+    reply = exchange.udp_exchange(server_port, _with_flags(_query(), opcode=15), 2.0)
+    assert reply is not None and reply[3] & 0x0F == dns.rcode.NOTIMP and (reply[2] >> 3) & 0xF == 15
+
+
+def test_dns_unknown_type_nodata(server_port):
+    """type666: an unknown type at an existing name -> NOERROR, AA, no answer, the SOA in authority."""
+    _, m = _ask(server_port, _query("www.example.com.", "TYPE666"))
+    assert m.rcode() == dns.rcode.NOERROR and m.flags & dns.flags.AA and not m.answer
+    assert [r.rdtype for r in m.authority] == [dns.rdatatype.SOA]
+
+
 def test_tcp_several_queries_per_connection(server_port):
     """Three pipelined queries on one TCP connection -> three replies, matched by ID."""
     wires = [_query("www.example.com.", "A", qid=100 + i) for i in range(3)]
