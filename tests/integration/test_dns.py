@@ -285,7 +285,8 @@ def test_zone_reload_good_and_bad(procs, tmp_path):
     write_zone(gw.zone_path, "new     IN A 192.0.2.78\n")
     r = gw.admin("POST", "/reload")
     assert r.status == 200, r.body
-    assert addresses(udp_query(port, "new.example.com")) == ["192.0.2.78"]
+    # The workers adopt the new snapshot just after the reload returns.
+    wait_for(lambda: addresses(udp_query(port, "new.example.com")) == ["192.0.2.78"], message="fixed zone")
 
 
 # ---------------------------------------------------------------------------------- RRL and cookies
@@ -524,10 +525,19 @@ def test_reload_moves_the_listen_address_and_keeps_connections(procs, tmp_path):
         gw.write_config(text)
         r = gw.admin("POST", "/reload")
         assert r.status == 200, r.body
-        assert addresses(udp_query(new_port, "www.example.com")) == ["192.0.2.10"]
+        # The workers open the new sockets when they adopt the snapshot, just after the reload returns.
+        wait_for(lambda: addresses(udp_query(new_port, "www.example.com", timeout=0.3)) == ["192.0.2.10"],
+                 message="answers on the new port")
         assert addresses(tcp_query(new_port, "www.example.com")) == ["192.0.2.10"]
-        with pytest.raises(OSError):
-            tcp_query(old_port, "www.example.com", timeout=1)
+
+        def old_port_closed():
+            try:
+                tcp_query(old_port, "www.example.com", timeout=1)
+            except ConnectionRefusedError:
+                return True
+            return False
+
+        wait_for(old_port_closed, message="the old port closed")
         # A connection accepted before the reload is still served.
         kept.sendall(framed(dns.message.make_query("www.example.com", "A")))
         assert addresses(read_framed(kept)) == ["192.0.2.10"]
