@@ -541,3 +541,32 @@ def test_reload_moves_the_listen_address_and_keeps_connections(procs, tmp_path):
         # A connection accepted before the reload is still served.
         kept.sendall(framed(dns.message.make_query("www.example.com", "A")))
         assert addresses(read_framed(kept)) == ["192.0.2.10"]
+
+
+def test_http_and_dns_in_one_gateway(procs, tmp_path):
+    """One file, one process: the proxy's listener and the DNS server side by side, on the same workers."""
+    zone = tmp_path / "example.com.zone"
+    write_zone(zone)
+    dns_port = free_port()
+    gw = procs.gateway(
+        routes=[{"match": {"prefix": "/"}, "respond": {"status": 200, "body": "hello"}}],
+        dns={"listen": [f"127.0.0.1:{dns_port}"], "zones": [{"name": "example.com", "file": str(zone)}]},
+    )
+    assert gw.get("/").status == 200
+    assert addresses(udp_query(dns_port, "www.example.com")) == ["192.0.2.10"]
+    assert addresses(tcp_query(dns_port, "www.example.com")) == ["192.0.2.10"]
+    # Reloading without the dns section stops the DNS server and keeps the proxy.
+    gw.write_config(gw.render(dns=None))
+    r = gw.admin("POST", "/reload")
+    assert r.status == 200, r.body
+
+    def dns_gone():
+        try:
+            udp_query(dns_port, "www.example.com", timeout=0.3)
+        except OSError:
+            return True
+        return False
+
+    wait_for(dns_gone, message="DNS stopped")
+    assert gw.get("/").status == 200
+    assert "dns" not in gw.status()
