@@ -7,6 +7,8 @@
 // listening socket per listen address, recvmmsg/sendmmsg batches into buffers allocated once, TCP
 // connections. The query path takes no lock and allocates nothing; it reads the worker's own snapshot
 // pointer, writes its own metric slots and shares only the lock-free RRL table with the other workers.
+// (NOTIFY and AXFR/IXFR, which are not ordinary queries, go through XfrService, which takes its mutex
+// briefly.)
 #pragma once
 
 #include <sys/socket.h>
