@@ -323,6 +323,14 @@ class XfrService::Secondary : public IoHandler {
       again_ = true;
       return;
     }
+    // NOTIFYs (which anybody can forge over UDP) never make us query the primary more often than this.
+    SteadyClock::time_point earliest = lastRefresh_ + svc_.options_.refreshHoldoff;
+    if (refreshed_ && svc_.loop_.now() < earliest) {
+      svc_.loop_.arm(refreshTimer_, earliest);
+      return;
+    }
+    refreshed_ = true;
+    lastRefresh_ = svc_.loop_.now();
     refreshTimer_.cancel();
     again_ = false;
     if (!zone_) {
@@ -658,6 +666,8 @@ class XfrService::Secondary : public IoHandler {
   std::shared_ptr<const Zone> zone_;
   Phase phase_ = Phase::Idle;
   bool again_ = false;
+  bool refreshed_ = false;
+  SteadyClock::time_point lastRefresh_{};
   bool expired_ = false;
   int udp_ = -1, tcp_ = -1;
   uint16_t id_ = 0, qtype_ = 0;

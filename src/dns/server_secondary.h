@@ -55,7 +55,7 @@ struct XfrServiceOptions {
   std::chrono::milliseconds transferTimeout{300000};  // one whole transfer
   std::chrono::seconds minRefresh{1};                 // floor for SOA refresh/retry
   std::chrono::seconds maxRefresh{86400};
-  std::chrono::seconds notifyHoldoff{0};  // delay before a refresh triggered by NOTIFY
+  std::chrono::milliseconds refreshHoldoff{500};  // least time between the starts of two refreshes
   XfrInLimits inLimits{};
   bool keepJournals = true;  // false: no journals here (IXFR then always falls back to AXFR-style)
   size_t journalVersions = 32;
