@@ -135,12 +135,14 @@ class Bulwark:
         self.dir = Path(directory)
         self.port = free_dns_port()
         self.zones = zones
+        self.ipv6 = False
         self.proc = None
         self.log = self.dir / "bulwark.log"
         self.config = self.dir / "bulwark.yaml"
 
     def write_config(self):
-        lines = ["dns:", f"  listen: [127.0.0.1:{self.port}]", "  zones:"]
+        listen = f"127.0.0.1:{self.port}" + (f", \"[::1]:{self.port}\"" if self.ipv6 else "")
+        lines = ["dns:", f"  listen: [{listen}]", "  zones:"]
         for z in self.zones:
             lines.append(f"    - name: {z['name']}")
             for key in ("file", "primary"):
@@ -261,12 +263,12 @@ class Knot:
         self.zonefile = self.dir / f"{ZONE}.zone"
         self.proc = None
 
-    def configure(self, remote_port, zone_lines):
+    def configure(self, remote_port, zone_lines, remote_host="127.0.0.1"):
         d = self.dir
         self.conf.write_text(
             f"""server:
     rundir: "{d}"
-    listen: 127.0.0.1@{self.port}
+    listen: [127.0.0.1@{self.port}, ::1@{self.port}]
     pidfile: "{d}/knot.pid"
 control:
     listen: "{self.sock}"
@@ -277,10 +279,10 @@ database:
     storage: "{d}/db"
 remote:
   - id: bulwark
-    address: 127.0.0.1@{remote_port}
+    address: {remote_host}@{remote_port}
 acl:
   - id: local
-    address: 127.0.0.1
+    address: [127.0.0.1, ::1]
     action: [transfer, notify]
 zone:
   - domain: {ZONE}
@@ -507,6 +509,35 @@ def test_chain_nsd_to_bulwark_to_knot(tmp_path, procs):
     assert a_record(knot.port, f"new.{ZONE}") == "192.0.2.99"
     log = knot.log.read_text(errors="replace")
     assert re.search(r"IXFR, incoming, remote 127\.0\.0\.1@\d+, finished", log), log[-3000:]
+
+
+def test_ipv6_knot_primary_to_bulwark_and_axfr_out(tmp_path, procs):
+    """Everything over ::1: Knot NOTIFYs Bulwark's IPv6 address, Bulwark pulls from Knot's IPv6 address
+    (primary "[::1]:port"), and serves AXFR to an IPv6 client in allow_transfer."""
+    need(KNOTD)
+    knot = Knot(tmp_path)
+    write_zone(knot.zonefile, 1)
+    bport = free_dns_port()
+    knot.configure(bport, ["notify: bulwark", "zonefile-load: difference", "journal-content: changes",
+                           "zonefile-sync: -1"], remote_host="::1")
+    procs.append(knot)
+    knot.start()
+    b = Bulwark(tmp_path, [{"name": ZONE, "primary": f'"[::1]:{knot.port}"', "allow_transfer": ["::1"]}])
+    b.port = bport
+    b.ipv6 = True
+    procs.append(b)
+    b.start()
+    wait_until(lambda: soa_serial(b.port) == 1, 20, "bulwark to transfer serial 1 over IPv6", [b.log, knot.log])
+    write_zone(knot.zonefile, 2, "new IN A 192.0.2.99\n")
+    knot.reload()
+    wait_until(lambda: soa_serial(b.port) == 2, 20, "bulwark to pull serial 2 after Knot's NOTIFY over IPv6",
+               [b.log, knot.log])
+    assert re.search(r"IXFR from \[::1\]:\d+, serial 2", b.log_text()), b.log_text()[-3000:]
+    got = dns.zone.from_xfr(dns.query.xfr("::1", ZONE, port=b.port, timeout=10))
+    assert got == dns.zone.from_text(zone_text(2, "new IN A 192.0.2.99\n"), origin=ZONE)
+    # Not in allow_transfer over IPv4.
+    r = dns.query.tcp(dns.message.make_query(ZONE, "AXFR"), "127.0.0.1", port=b.port, timeout=5)
+    assert r.rcode() == dns.rcode.REFUSED
 
 
 def rcode_of(port):
