@@ -4,9 +4,13 @@
       reloaded (SIGHUP), NOTIFYs the secondary, which pulls the change (IXFR) and serves it.
   (b) NSD / Knot primary -> Bulwark secondary: initial AXFR, then the primary's zone changes and is
       reloaded, the primary NOTIFYs Bulwark, which pulls the change and serves it.
-  (c) AXFR refused for a client outside allow_transfer; AXFR/IXFR content checked with dnspython.
+  (c) AXFR refused for a client outside allow_transfer; AXFR/IXFR content checked with dnspython
+      (including a condensed IXFR over two versions).
+  Also: a third version with removals into NSD and Knot, the chain NSD -> Bulwark -> Knot, SOA
+  refresh/retry/expire as a secondary of NSD (SERVFAIL before the first transfer and after expire), and
+  Knot -> Bulwark plus AXFR out over IPv6.
 
-The peers run as root-less-configured daemons in the test's tmp_path (no chroot, no privilege drop); each
+The peers run as daemons configured in the test's tmp_path (no chroot, no privilege drop); each
 test starts and stops its own processes. Skipped when nsd/knotd or dnspython are missing.
 """
 
