@@ -903,3 +903,27 @@ def test_no_memory_growth_across_100_reloads_with_crs_loaded(procs):
     assert rss100 <= rss10 * 1.25, f"VmRSS {rss10} kB after 10 reloads, {rss100} kB after 100"
     assert gw.status()["generation"] == 101
     assert_blocked(gw.get(SQLI_PATH))
+
+
+IP_COUNTER_RULES = """SecRuleEngine On
+SecAction "id:100701,phase:1,pass,nolog,initcol:ip=%{REMOTE_ADDR},setvar:ip.hits=+1"
+SecRule IP:HITS "@gt 3" "id:100702,phase:1,deny,status:403,log,msg:'too many requests from %{ip.key}'"
+"""
+
+
+def test_ip_collection_persists_across_requests_connections_and_reloads(procs, tmp_path):
+    """initcol:ip keeps its record between requests (any connection, either worker) and across a reload."""
+    rules = tmp_path / "rules.conf"
+    rules.write_text(IP_COUNTER_RULES)
+    env = start_env(procs, [rules])
+    for _ in range(2):
+        assert env.gw.get("/a").status == 200  # each get() is a new connection
+    write_atomic(rules, IP_COUNTER_RULES + "# reloaded\n")
+    env.gw.reload()
+    wait_for(lambda: env.gw.metric("bulwark_config_reloads_total", result="ok") == 1, timeout=5,
+             message="the reload")
+    assert env.gw.get("/a").status == 200
+    before = origin_requests(env.origin)
+    rid = assert_blocked(env.gw.get("/a"))
+    assert origin_requests(env.origin) == before
+    assert '[id "100702"]' in "\n".join(wait_error_lines(env.error_log, rid, "100702"))

@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 
+#include "waf/engine/collection_store.h"
 #include "waf/engine/program.h"
 #include "waf/engine/text.h"
 #include "waf/seclang/parser.h"
@@ -23,6 +24,12 @@ namespace bulwark::waf {
 // SelectorRegex / TargetExclusion
 
 namespace {
+
+std::shared_ptr<Program> makeProgram() {
+  auto p = std::make_shared<Program>();
+  p->store = CollectionStore::process();
+  return p;
+}
 std::atomic<uint64_t> gNextSelectorId{1};
 
 // Per-thread memo of selector answers: a selector's answer for a key never changes, and CRS asks the same
@@ -261,7 +268,7 @@ class Compiler {
   void forRules(Pred&& pred, const std::function<void(Rule&)>& fn);
 
   CompileResult result_;
-  std::shared_ptr<Program> prog_ = std::make_shared<Program>();
+  std::shared_ptr<Program> prog_ = makeProgram();
   std::array<DefaultAction, 6> defaults_{};
   Rule* chainTail_ = nullptr;  // last link of a chain still waiting for its next rule
   seclang::SourceLoc chainLoc_;

@@ -192,12 +192,17 @@ struct AuditSettings {
   std::shared_ptr<SelectorRegex> relevantStatus;
 };
 
+class CollectionStore;
+
 struct Program {
   EngineMode engine = EngineMode::kOn;
   BodySettings body;
   AuditSettings audit;
   std::vector<std::string> componentSignatures;
   int64_t collectionTimeout = 3600;
+  // Where initcol loads persistent collections from and transactions write them back: the process's store
+  // (CollectionStore::process()) unless a test gives its own.
+  std::shared_ptr<CollectionStore> store;
   std::vector<std::unique_ptr<Rule>> rules;  // all rules, chain links included, in file order
   std::array<std::vector<Rule*>, 6> phases;  // [1..5]: rules (chain starters and markers) in order
   std::size_t ruleCount = 0;                 // SecRule + SecAction (chain starters), for reporting

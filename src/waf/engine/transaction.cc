@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "waf/body/body.h"
+#include "waf/engine/collection_store.h"
 #include "waf/engine/text.h"
 #include "waf/operators/regex_limits.h"
 
@@ -58,17 +59,6 @@ std::string percentDecodePath(std::string_view s) {
   return out;
 }
 
-int64_t toInt(std::string_view s) {
-  // atoi semantics, as ModSecurity v2 uses for numeric setvar arithmetic.
-  std::size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  bool neg = false;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
-  int64_t v = 0;
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9' && v < (int64_t{1} << 60)) v = v * 10 + (s[i++] - '0');
-  return neg ? -v : v;
-}
-
 bool isCollectionVar(VariableId v) {
   return static_cast<std::size_t>(v) <= static_cast<std::size_t>(VariableId::kMatchedVarsNames);
 }
@@ -96,6 +86,35 @@ bool isRequestData(VariableId v) {
 }
 
 constexpr std::size_t idx(VariableId v) { return static_cast<std::size_t>(v); }
+
+bool isPersistent(VariableId v) {
+  return idx(v) >= idx(VariableId::kIp) && idx(v) <= idx(VariableId::kResource);
+}
+std::size_t persistentIndex(VariableId v) { return idx(v) - idx(VariableId::kIp); }
+std::string_view persistentName(std::size_t i) {
+  static constexpr std::string_view kNames[] = {"ip", "global", "session", "user", "resource"};
+  return kNames[i];
+}
+
+// The variables ModSecurity keeps in every persistent record; recomputed on load, never merged back.
+bool isBuiltinVar(std::string_view lkey) {
+  return lkey == "key" || lkey == "timeout" || lkey == "create_time" || lkey == "last_update_time" ||
+         lkey == "update_counter" || lkey == "is_new";
+}
+
+bool looksNumeric(std::string_view s) {
+  std::size_t i = (!s.empty() && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+  if (i == s.size()) return false;
+  for (; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+  }
+  return true;
+}
+
+int64_t epochSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 }  // namespace
 
@@ -180,7 +199,7 @@ Transaction::Transaction(std::shared_ptr<const Program> program, TxInfo info)
   }
 }
 
-Transaction::~Transaction() = default;
+Transaction::~Transaction() { persistCollections(); }
 
 std::string_view Transaction::store(std::string s) {
   arena_.push_back(std::move(s));
@@ -417,11 +436,94 @@ void Transaction::processResponseBody() {
   runPhase(4);
 }
 
-void Transaction::processLogging() { runPhase(5); }
+void Transaction::processLogging() {
+  runPhase(5);
+  persistCollections();
+}
+
+void Transaction::initCollection(VariableId collection, std::string_view key) {
+  Persistent& p = persistent_[persistentIndex(collection)];
+  if (p.loaded || !program_->store) return;  // v2: a collection is initialised once per transaction
+  p.loaded = true;
+  p.key.assign(key);
+  const int64_t now = epochSeconds();
+  CollectionStore::Record rec;
+  const bool found = program_->store->load(persistentName(persistentIndex(collection)), key, now, rec);
+  p.createTime = found ? rec.createTime : now;
+  Collection& col = collections_[idx(collection)];
+  col.clear();
+  col.set("KEY", key);
+  col.set("TIMEOUT", std::to_string(program_->collectionTimeout));
+  col.set("CREATE_TIME", std::to_string(p.createTime));
+  col.set("LAST_UPDATE_TIME", std::to_string(found ? rec.lastUpdate : now));
+  col.set("UPDATE_COUNTER", std::to_string(found ? rec.updateCounter : 0));
+  col.set("IS_NEW", found ? "0" : "1");
+  for (const CollectionStore::Var& v : rec.vars) {
+    if (isBuiltinVar(v.name)) continue;
+    col.set(v.name, v.value);
+    p.original.emplace_back(v.name, v.value);
+  }
+}
+
+void Transaction::expireVar(VariableId collection, std::string_view name, int64_t seconds) {
+  Persistent& p = persistent_[persistentIndex(collection)];
+  if (!p.loaded) return;
+  p.expires.emplace_back(std::string(name), epochSeconds() + std::max<int64_t>(0, seconds));
+  p.dirty = true;
+}
+
+// Writes back what this transaction changed in each initialised persistent collection: new and replaced
+// values, removals, expiries, and for numbers that were already stored the difference, so that concurrent
+// transactions that each add to a counter all count.
+void Transaction::persistCollections() {
+  if (persisted_) return;
+  persisted_ = true;
+  std::vector<CollectionStore::Change> changes;
+  for (std::size_t i = 0; i < kPersistentCount; ++i) {
+    Persistent& p = persistent_[i];
+    if (!p.loaded || !p.dirty) continue;
+    changes.clear();
+    const Collection& col = collections_[idx(VariableId::kIp) + i];
+    for (const KeyValue& kv : col.items()) {
+      if (isBuiltinVar(kv.lkey)) continue;
+      auto orig = std::find_if(p.original.begin(), p.original.end(),
+                               [&](const auto& o) { return o.first == kv.lkey; });
+      if (orig != p.original.end() && orig->second == kv.value) continue;
+      CollectionStore::Change c;
+      c.name = kv.lkey;
+      const bool onlyCounted = std::find(p.assigned.begin(), p.assigned.end(), kv.lkey) == p.assigned.end() &&
+                               looksNumeric(kv.value);
+      if (onlyCounted && (orig == p.original.end() || looksNumeric(orig->second))) {
+        // Changed by setvar:+n / -n only: merged as the difference (a missing value counts as 0).
+        c.kind = CollectionStore::Change::Kind::kDelta;
+        c.delta = secLangInt(kv.value) - (orig == p.original.end() ? 0 : secLangInt(orig->second));
+      } else {
+        c.value = kv.value;
+      }
+      changes.push_back(std::move(c));
+    }
+    for (const auto& [name, value] : p.original) {
+      if (col.find(name) != nullptr) continue;
+      CollectionStore::Change c;
+      c.kind = CollectionStore::Change::Kind::kRemove;
+      c.name = name;
+      changes.push_back(std::move(c));
+    }
+    for (const auto& [name, at] : p.expires) {
+      CollectionStore::Change c;
+      c.kind = CollectionStore::Change::Kind::kExpire;
+      c.name = name;
+      c.expiresAt = at;
+      changes.push_back(std::move(c));
+    }
+    program_->store->store(persistentName(i), p.key, changes, epochSeconds(), program_->collectionTimeout,
+                           p.createTime);
+  }
+}
 
 int64_t Transaction::anomalyScore() const {
   const KeyValue* kv = tx().find("anomaly_score");
-  return kv ? toInt(kv->value) : 0;
+  return kv ? secLangInt(kv->value) : 0;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -892,9 +994,15 @@ void Transaction::buildMatchedVars() {
 void Transaction::runActions(const Rule& link) {
   std::string key;
   std::string val;
+  for (const InitCol& ic : link.initcols) initCollection(ic.collection, expandMacro(ic.key, *this, key));
   for (const SetVar& sv : link.setvars) {
     Collection& col = collections_[idx(sv.collection)];
     std::string k = lower(expandMacro(sv.key, *this, key));
+    if (isPersistent(sv.collection)) {
+      Persistent& p = persistent_[persistentIndex(sv.collection)];
+      p.dirty = true;
+      if (sv.op == SetVar::Op::kSet) p.assigned.push_back(k);
+    }
     if (sv.op == SetVar::Op::kDelete) {
       col.remove(k);
       continue;
@@ -904,8 +1012,8 @@ void Transaction::runActions(const Rule& link) {
       col.set(k, v);
     } else {
       const KeyValue* old = col.find(k);
-      int64_t base = old ? toInt(old->value) : 0;
-      int64_t delta = toInt(v);
+      int64_t base = old ? secLangInt(old->value) : 0;
+      int64_t delta = secLangInt(v);
       col.set(k, std::to_string(sv.op == SetVar::Op::kAdd ? base + delta : base - delta));
     }
   }
@@ -913,8 +1021,11 @@ void Transaction::runActions(const Rule& link) {
     std::string ks(expandMacro(k, *this, key));
     collections_[idx(VariableId::kEnv)].set(ks, expandMacro(v, *this, val));
   }
-  // initcol: persistent collections live for the transaction here (see docs/waf.md); expirevar is
-  // accepted and has no effect within one transaction.
+  for (const ExpireVar& ev : link.expirevars) {
+    if (!isPersistent(ev.collection)) continue;  // TX lives for the transaction anyway
+    std::string name = lower(expandMacro(ev.key, *this, key));
+    expireVar(ev.collection, name, secLangInt(expandMacro(ev.seconds, *this, val)));
+  }
   for (const CtlAction& c : link.ctls) applyCtl(c);
 }
 
@@ -953,7 +1064,7 @@ void Transaction::applyCtl(const CtlAction& c) {
       requestBodyAccess_ = iequals(c.value, "on") || c.value == "1";
       break;
     case CtlAction::Kind::kRequestBodyLimit:
-      requestBodyLimit_ = static_cast<uint64_t>(std::max<int64_t>(0, toInt(c.value)));
+      requestBodyLimit_ = static_cast<uint64_t>(std::max<int64_t>(0, secLangInt(c.value)));
       break;
     case CtlAction::Kind::kRequestBodyProcessor:
       bodyProcessor_ = c.value;

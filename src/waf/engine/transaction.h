@@ -167,6 +167,23 @@ class Transaction final : public OperatorContext {
   void onMatch(const Rule& link, const Candidate& c, std::string_view value);
   void runActions(const Rule& link);
   void applyCtl(const CtlAction& c);
+  // Persistent collections (IP, GLOBAL, SESSION, USER, RESOURCE): loaded by initcol, written back (changes
+  // only, numeric ones as deltas) when the transaction ends.
+  void initCollection(VariableId collection, std::string_view key);
+  void expireVar(VariableId collection, std::string_view name, int64_t seconds);
+  void persistCollections();
+  struct Persistent {
+    bool loaded = false;
+    bool dirty = false;
+    std::string key;
+    int64_t createTime = 0;
+    std::vector<std::pair<std::string, std::string>> original;  // lower-case name, value as loaded
+    std::vector<std::pair<std::string, int64_t>> expires;       // expirevar: name, expiry (epoch seconds)
+    std::vector<std::string> assigned;  // names given a value by setvar:x=v (not only +/-): stored as values
+  };
+  static constexpr std::size_t kPersistentCount = 5;  // kIp .. kResource
+  std::array<Persistent, kPersistentCount> persistent_;
+  bool persisted_ = false;
   void finishChainMatch(const Rule& starter, int phase);
   void parseQueryString(std::string_view qs, Collection& into);
   void parseUrlencoded(std::string_view body, Collection& into, bool& error);
