@@ -14,6 +14,7 @@
 #
 # Environment (besides run.sh's BENCH_DURATION, BENCH_WARMUP, BENCH_PROXY_CPU, BENCH_LOAD_CPU, BULWARK_BIN):
 #   BENCH_DNS_SERVERS      which servers (default "bulwark nsd knot")
+#   BENCH_DNS_ROUNDS       rounds over the servers, alternating; figures are medians (default 1)
 #   BENCH_DNS_RATE         fixed query rate (default 50000)
 #   BENCH_DNS_CLIENTS      dnsperf -c for the flat-out run (default 8)
 #   BENCH_DNS_OUTSTANDING  dnsperf -q for the flat-out run (default 500)
@@ -276,6 +277,16 @@ dns_measure() {
   [[ -z ${DNS_NOTE[$name]} ]]
 }
 
+# dns_median FORMAT VALUE...: the median (the mean of the middle two for an even count) printed with the
+# printf FORMAT, or nan for no values.
+dns_median() {
+  local fmt=$1
+  shift
+  (($#)) || { echo nan; return; }
+  printf '%s\n' "$@" | sort -g | awk -v fmt="$fmt" '{v[NR] = $1} END {
+    printf fmt, (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 mode_dns() {
   local servers name failed=0
   read -r -a servers <<<"${BENCH_DNS_SERVERS:-bulwark nsd knot}"
@@ -289,17 +300,31 @@ mode_dns() {
   dns_write_configs || die "could not write the zone and configs"
   for name in "${servers[@]}"; do
     [[ -n ${DNS_PORT[$name]:-} ]] || die "unknown server '$name' (bulwark, nsd, knot)"
-    dns_measure "$name" || failed=1
+  done
+  # Rounds alternate the servers, so a noisy neighbour's burst spreads over all of them; each figure is the
+  # median over the rounds that succeeded.
+  local rounds=${BENCH_DNS_ROUNDS:-1} r
+  declare -A ALL_US ALL_QPS
+  for ((r = 1; r <= rounds; r++)); do
+    ((rounds > 1)) && log "round $r of $rounds"
+    for name in "${servers[@]}"; do
+      if dns_measure "$name"; then
+        ALL_US[$name]+=" ${DNS_US[$name]}" ALL_QPS[$name]+=" ${DNS_QPS[$name]}"
+      else
+        failed=1
+      fi
+    done
   done
   for name in bulwark nsd knot; do
-    DNS_US[$name]=${DNS_US[$name]:-nan} DNS_QPS[$name]=${DNS_QPS[$name]:-nan}
+    # shellcheck disable=SC2086  # the lists are split into values on purpose
+    DNS_US[$name]=$(dns_median %.2f ${ALL_US[$name]:-}) DNS_QPS[$name]=$(dns_median %.0f ${ALL_QPS[$name]:-})
   done
 
   echo
   printf 'dns benchmark: %s queries (bench/dns/gen_zone.py), one worker each on CPU %s, dnsperf on CPU %s\n' \
     "$(wc -l <"$BENCH_TMP/queries.txt")" "${BENCH_PROXY_CPU:-any}" "${BENCH_LOAD_CPU:-any}"
-  printf 'fixed rate %s/s for %ss; flat out: -c %s -q %s for %ss\n' "$BENCH_DNS_RATE" "$BENCH_DURATION" \
-    "$BENCH_DNS_CLIENTS" "$BENCH_DNS_OUTSTANDING" "$BENCH_DURATION"
+  printf 'fixed rate %s/s for %ss; flat out: -c %s -q %s for %ss; %s round(s), medians (other columns: last round)\n' \
+    "$BENCH_DNS_RATE" "$BENCH_DURATION" "$BENCH_DNS_CLIENTS" "$BENCH_DNS_OUTSTANDING" "$BENCH_DURATION" "$rounds"
   printf '%-8s %9s %10s %7s %5s %6s %10s %8s  %s\n' server us/query fixed_qps lost cpu other flat_qps flat_cpu note
   for name in "${servers[@]}"; do
     printf '%-8s %9s %10s %7s %5s %6s %10s %8s  %s\n' "$name" "${DNS_US[$name]}" "${DNS_FIX_QPS[$name]:--}" \
