@@ -197,6 +197,7 @@ class DnsWorker {
   void accept(TcpListener& l);
   void closeConn(TcpConn* c, bool timedOut);
   bool reconcile(const DnsSnapshot& snap, std::string& error);
+  void retire(std::map<std::string, std::unique_ptr<Endpoint>> gone);
 
   DnsService& service_;
   EventLoop& loop_;

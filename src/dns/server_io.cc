@@ -109,11 +109,17 @@ class DnsWorker::UdpSocket final : public IoHandler {
  public:
   UdpSocket(DnsWorker& w, int fd, bool pktinfo)
       : worker(w), fd(fd), pktinfo(pktinfo), more([this] { worker.onUdp(*this); }) {}
-  ~UdpSocket() override {
+  ~UdpSocket() override { shut(); }
+  void shut() {
+    if (fd < 0) return;
+    more.cancel();
     worker.loop_.remove(fd);
     ::close(fd);
+    fd = -1;
   }
-  void onIoEvents(uint32_t) override { worker.onUdp(*this); }
+  void onIoEvents(uint32_t) override {
+    if (fd >= 0) worker.onUdp(*this);
+  }
 
   DnsWorker& worker;
   int fd;
@@ -124,11 +130,17 @@ class DnsWorker::UdpSocket final : public IoHandler {
 class DnsWorker::TcpListener final : public IoHandler {
  public:
   TcpListener(DnsWorker& w, int fd) : worker(w), fd(fd), retry([this] { worker.accept(*this); }) {}
-  ~TcpListener() override {
+  ~TcpListener() override { shut(); }
+  void shut() {
+    if (fd < 0) return;
+    retry.cancel();
     worker.loop_.remove(fd);
     ::close(fd);
+    fd = -1;
   }
-  void onIoEvents(uint32_t) override { worker.accept(*this); }
+  void onIoEvents(uint32_t) override {
+    if (fd >= 0) worker.accept(*this);
+  }
 
   DnsWorker& worker;
   int fd;
@@ -442,12 +454,26 @@ bool DnsWorker::reconcile(const DnsSnapshot& snap, std::string& error) {
     for (auto& [k, ep] : next) endpoints_.emplace(k, std::move(ep));
     return false;
   }
-  endpoints_ = std::move(next);  // addresses no longer configured are closed here
+  retire(std::move(endpoints_));  // addresses no longer configured are closed
+  endpoints_ = std::move(next);
   return true;
+}
+
+// Sockets leave epoll and close now, but their handler objects live until the end of the loop iteration:
+// this runs from a posted function, and the same epoll batch may still hold an event for one of them.
+void DnsWorker::retire(std::map<std::string, std::unique_ptr<Endpoint>> gone) {
+  if (gone.empty()) return;
+  for (auto& [address, ep] : gone) {
+    ep->udp->shut();
+    ep->tcp->shut();
+  }
+  auto keep = std::make_shared<std::map<std::string, std::unique_ptr<Endpoint>>>(std::move(gone));
+  loop_.defer([keep] {});
 }
 
 void DnsWorker::drain() {
   draining_ = true;
+  retire(std::move(endpoints_));
   endpoints_.clear();
   std::vector<TcpConn*> all = conns_;
   for (TcpConn* c : all) closeConn(c, false);
