@@ -40,11 +40,15 @@ CollectionStore::Shard& CollectionStore::shardFor(const std::string& id) {
 bool CollectionStore::load(std::string_view collection, std::string_view key, int64_t now, Record& out) {
   const std::string id = recordId(collection, key);
   Shard& shard = shardFor(id);
+  // Most initcols find nothing (CRS initialises IP and GLOBAL on every request and writes neither unless
+  // its optional rules run): an empty shard answers without taking its lock.
+  if (shard.count.load(std::memory_order_acquire) == 0) return false;
   std::lock_guard<std::mutex> lock(shard.mutex);
   auto it = shard.records.find(id);
   if (it == shard.records.end()) return false;
   if (!live(it->second, now)) {
     shard.records.erase(it);
+    shard.count.store(shard.records.size(), std::memory_order_release);
     return false;
   }
   const Record& r = it->second;
@@ -88,6 +92,7 @@ void CollectionStore::store(std::string_view collection, std::string_view key,
     it = shard.records.emplace(id, Record{}).first;
     it->second.createTime = createTime;
   }
+  shard.count.store(shard.records.size(), std::memory_order_release);
   Record& r = it->second;
   for (const Change& c : changes) {
     auto var = std::find_if(r.vars.begin(), r.vars.end(), [&](const Var& v) { return v.name == c.name; });

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -72,6 +73,7 @@ class CollectionStore {
   struct Shard {
     mutable std::mutex mutex;
     std::unordered_map<std::string, Record> records;
+    std::atomic<std::size_t> count{0};  // records.size(), read without the lock: an empty shard is not locked
     uint64_t evictions = 0;
   };
   static constexpr std::size_t kShards = 64;
