@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cctype>
+#include <unordered_map>
 
 namespace bulwark::waf {
 
@@ -116,7 +117,8 @@ constexpr std::array<VariableInfo, static_cast<std::size_t>(VariableId::kCount)>
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i]))) return false;
+    if (std::toupper(static_cast<unsigned char>(a[i])) != std::toupper(static_cast<unsigned char>(b[i])))
+      return false;
   }
   return true;
 }
@@ -131,6 +133,14 @@ static_assert(ordered(), "kVariables must follow VariableId order");
 }  // namespace
 
 const VariableInfo* findVariable(std::string_view name) noexcept {
+  // Macro references (%{TX.x}, %{MATCHED_VAR}) look their variable up at request time, by the upper-case
+  // name the macro compiler keeps: that case is one hash lookup. Other spellings take the linear search.
+  static const std::unordered_map<std::string_view, const VariableInfo*> kByName = [] {
+    std::unordered_map<std::string_view, const VariableInfo*> m;
+    for (const VariableInfo& v : kVariables) m.emplace(v.name, &v);
+    return m;
+  }();
+  if (auto it = kByName.find(name); it != kByName.end()) return it->second;
   for (const VariableInfo& v : kVariables) {
     if (iequals(v.name, name)) return &v;
   }
