@@ -411,6 +411,7 @@ bool MessageWriter::putBytes(const uint8_t* p, size_t n) {
 bool MessageWriter::putHeader(uint16_t id, uint16_t flags) {
   size_ = 0;
   entries_ = 0;
+  lastName_ = nullptr;
   if (cap_ < kHeaderSize) return false;
   writeU16(buf_, id);
   writeU16(buf_ + 2, flags);
@@ -436,6 +437,7 @@ uint16_t MessageWriter::flags() const { return size_ >= kHeaderSize ? readU16(bu
 void MessageWriter::rollback(Mark m) {
   if (m.size <= size_) size_ = m.size;
   if (m.entries <= entries_) entries_ = m.entries;
+  if (lastTarget_ >= size_) lastName_ = nullptr;
 }
 
 // True when the (possibly compressed) name at `offset` in the message equals `suffix`, ignoring case.
@@ -460,18 +462,23 @@ bool MessageWriter::matchesAt(size_t offset, const uint8_t* suffix, size_t len) 
 }
 
 bool MessageWriter::putNameBytes(const uint8_t* name, size_t nameLen, bool compress) {
-  // Hashes of every suffix, computed right to left (label offsets first).
+  if (compress && lastName_ != nullptr && nameLen == lastLen_ && lastTarget_ < size_ &&
+      matchesAt(lastTarget_, name, nameLen)) {
+    return put16(static_cast<uint16_t>(0xc000u | lastTarget_));
+  }
+  // Each suffix's key: its first label's length and first three bytes (lowercased). Cheap to compute, and
+  // enough to skip nearly every entry that cannot match; matchesAt() confirms.
   uint8_t offsets[128];
   uint32_t hashes[128];
   int labels = 0;
   for (size_t p = 0; p < nameLen && name[p] != 0 && labels < 128; p += name[p] + 1u) {
+    const uint8_t l = name[p];
+    uint32_t key = uint32_t{l} << 24;
+    if (l >= 1) key |= uint32_t{lowerByte(name[p + 1])} << 16;
+    if (l >= 2) key |= uint32_t{lowerByte(name[p + 2])} << 8;
+    if (l >= 3) key |= lowerByte(name[p + 3]);
+    hashes[labels] = key;
     offsets[labels++] = static_cast<uint8_t>(p);
-  }
-  uint32_t h = 0x9e3779b9u;
-  for (int k = labels - 1; k >= 0; --k) {
-    const uint8_t* label = name + offsets[k];
-    for (size_t j = 0; j <= label[0]; ++j) h = (h ^ lowerByte(label[j])) * 16777619u;
-    hashes[k] = h;
   }
   const Mark start = mark();
   for (int k = 0; k < labels; ++k) {
@@ -485,6 +492,7 @@ bool MessageWriter::putNameBytes(const uint8_t* name, size_t nameLen, bool compr
             rollback(start);
             return false;
           }
+          if (k == 0) remember(name, nameLen, e.offset);
           return true;
         }
       }
@@ -503,6 +511,7 @@ bool MessageWriter::putNameBytes(const uint8_t* name, size_t nameLen, bool compr
     rollback(start);
     return false;
   }
+  if (compress && labels > 0 && start.size <= 0x3fff) remember(name, nameLen, start.size);
   return true;
 }
 

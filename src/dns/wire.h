@@ -200,7 +200,7 @@ class MessageWriter {
   // A name suffix already in the message: compared against the message bytes themselves, so callers' names
   // need not outlive the call that wrote them.
   struct Entry {
-    uint32_t hash;    // of the lowercased uncompressed suffix
+    uint32_t hash;    // first label's length and first three bytes, lowercased
     uint16_t offset;  // where it starts in the message
     uint8_t len;      // uncompressed length
   };
@@ -208,6 +208,11 @@ class MessageWriter {
 
   bool putNameBytes(const uint8_t* name, size_t nameLen, bool compress);
   bool matchesAt(size_t offset, const uint8_t* suffix, size_t len) const;
+  void remember(const uint8_t* name, size_t len, size_t target) {
+    lastName_ = name;
+    lastLen_ = len;
+    lastTarget_ = static_cast<uint16_t>(target);
+  }
   bool put16(uint16_t v);
   bool put32(uint32_t v);
   bool putBytes(const uint8_t* p, size_t n);
@@ -215,6 +220,11 @@ class MessageWriter {
   uint8_t* buf_;
   size_t cap_;
   size_t fullCap_;
+  // The last name written with compression and where it can be pointed at: the records of one RRset share
+  // their owner, which then costs one comparison (against the message, so callers may reuse buffers).
+  const uint8_t* lastName_ = nullptr;
+  size_t lastLen_ = 0;
+  uint16_t lastTarget_ = 0;
   size_t size_ = 0;
   int entries_ = 0;
   Entry table_[kMaxEntries];

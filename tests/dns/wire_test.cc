@@ -361,6 +361,26 @@ TEST(MessageWriterTest, RecordThatDoesNotFitLeavesNothingBehind) {
   EXPECT_EQ(buf[before], 7);  // "example" label, not a pointer
 }
 
+TEST(MessageWriterTest, ReusedCallerBufferIsNotMistakenForTheLastName) {
+  uint8_t buf[512];
+  MessageWriter w(buf, sizeof buf);
+  ASSERT_TRUE(w.putHeader(7, kFlagQR));
+  const uint8_t a[4] = {192, 0, 2, 1};
+  Name owner = N("a.example.com");
+  ASSERT_TRUE(w.putRecord(owner, kTypeA, kClassIN, 60, a, 4));
+  ASSERT_TRUE(w.putRecord(owner, kTypeA, kClassIN, 60, a, 4));  // same owner: a pointer to the first
+  EXPECT_EQ(w.size(), 12u + (15 + 14) + (2 + 14));
+  owner = N("b.example.com");  // same buffer, another name
+  const size_t before = w.size();
+  ASSERT_TRUE(w.putRecord(owner, kTypeA, kClassIN, 60, a, 4));
+  EXPECT_EQ(buf[before], 1);  // label "b", then a pointer to "example.com"
+  EXPECT_EQ(buf[before + 1], 'b');
+  size_t pos = before;
+  Name back;
+  ASSERT_TRUE(readName(buf, w.size(), pos, back));
+  EXPECT_EQ(nameToText(back), "b.example.com.");
+}
+
 TEST(MessageWriterTest, OptRecordLayout) {
   uint8_t buf[64];
   MessageWriter w(buf, sizeof buf);
