@@ -189,12 +189,11 @@ class DnsWorker {
   EventLoop& loop() noexcept { return loop_; }
 
  private:
-  class UdpSocket;
-  class TcpListener;
+  class Socket;
   class TcpConn;
   struct Endpoint;
-  void onUdp(UdpSocket& s);
-  void accept(TcpListener& l);
+  void onUdp(Socket& s);
+  void accept(Socket& l);
   void closeConn(TcpConn* c, bool timedOut);
   bool reconcile(const DnsSnapshot& snap, std::string& error);
   void retire(std::map<std::string, std::unique_ptr<Endpoint>> gone);

@@ -105,51 +105,38 @@ void setReplySource(msghdr& rx, uint8_t* ctl, msghdr& tx) {
 
 // --- sockets ---------------------------------------------------------------------------------------------
 
-class DnsWorker::UdpSocket final : public IoHandler {
+// A UDP socket or a TCP listening socket of one listen address.
+class DnsWorker::Socket final : public IoHandler {
  public:
-  UdpSocket(DnsWorker& w, int fd, bool pktinfo)
-      : worker(w), fd(fd), pktinfo(pktinfo), more([this] { worker.onUdp(*this); }) {}
-  ~UdpSocket() override { shut(); }
+  Socket(DnsWorker& w, int fd, bool udp, bool pktinfo)
+      : worker(w), fd(fd), udp(udp), pktinfo(pktinfo), again([this] { onIoEvents(0); }) {}
+  ~Socket() override { shut(); }
   void shut() {
     if (fd < 0) return;
-    more.cancel();
+    again.cancel();
     worker.loop_.remove(fd);
     ::close(fd);
     fd = -1;
   }
   void onIoEvents(uint32_t) override {
-    if (fd >= 0) worker.onUdp(*this);
-  }
-
-  DnsWorker& worker;
-  int fd;
-  bool pktinfo;
-  Timer more;  // continues a long burst in the next loop iteration
-};
-
-class DnsWorker::TcpListener final : public IoHandler {
- public:
-  TcpListener(DnsWorker& w, int fd) : worker(w), fd(fd), retry([this] { worker.accept(*this); }) {}
-  ~TcpListener() override { shut(); }
-  void shut() {
     if (fd < 0) return;
-    retry.cancel();
-    worker.loop_.remove(fd);
-    ::close(fd);
-    fd = -1;
-  }
-  void onIoEvents(uint32_t) override {
-    if (fd >= 0) worker.accept(*this);
+    if (udp) {
+      worker.onUdp(*this);
+    } else {
+      worker.accept(*this);
+    }
   }
 
   DnsWorker& worker;
   int fd;
-  Timer retry;  // accept() again after EMFILE
+  bool udp;
+  bool pktinfo;  // wildcard address: answer from the address asked (UDP)
+  Timer again;   // UDP: continues a long burst next iteration; TCP: accept() again after EMFILE
 };
 
 struct DnsWorker::Endpoint {
-  std::unique_ptr<UdpSocket> udp;
-  std::unique_ptr<TcpListener> tcp;
+  std::unique_ptr<Socket> udp;
+  std::unique_ptr<Socket> tcp;
 };
 
 struct DnsWorker::Batch {
@@ -440,8 +427,8 @@ bool DnsWorker::reconcile(const DnsSnapshot& snap, std::string& error) {
                         ? reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr == htonl(INADDR_ANY)
                         : IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr);
     auto ep = std::make_unique<Endpoint>();
-    ep->udp = std::make_unique<UdpSocket>(*this, u, wildcard);
-    ep->tcp = std::make_unique<TcpListener>(*this, t);
+    ep->udp = std::make_unique<Socket>(*this, u, /*udp=*/true, wildcard);
+    ep->tcp = std::make_unique<Socket>(*this, t, /*udp=*/false, false);
     if (!loop_.add(u, EPOLLIN, ep->udp.get()) || !loop_.add(t, EPOLLIN, ep->tcp.get())) {
       error = "dns listen " + a.text + ": epoll: " + std::strerror(errno);
       ok = false;
@@ -479,7 +466,7 @@ void DnsWorker::drain() {
   for (TcpConn* c : all) closeConn(c, false);
 }
 
-void DnsWorker::onUdp(UdpSocket& s) {
+void DnsWorker::onUdp(Socket& s) {
   Batch& b = *batch_;
   const DnsMetrics& m = service_.metrics();
   for (int round = 0; round < kMaxBatchesPerEvent; ++round) {
@@ -540,10 +527,10 @@ void DnsWorker::onUdp(UdpSocket& s) {
     if (n < kBatchSize) return;
   }
   // Still more queued: carry on in the next loop iteration so other sockets and connections get a turn.
-  loop_.arm(s.more, std::chrono::milliseconds(0));
+  loop_.arm(s.again, std::chrono::milliseconds(0));
 }
 
-void DnsWorker::accept(TcpListener& l) {
+void DnsWorker::accept(Socket& l) {
   const DnsMetrics& m = service_.metrics();
   for (;;) {
     sockaddr_storage peer{};
@@ -552,7 +539,7 @@ void DnsWorker::accept(TcpListener& l) {
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        loop_.arm(l.retry, kAcceptRetry);  // edge-triggered epoll will not say again: poll until it clears
+        loop_.arm(l.again, kAcceptRetry);  // edge-triggered epoll will not say again: poll until it clears
       }
       return;
     }

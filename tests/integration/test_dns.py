@@ -128,6 +128,15 @@ def tcp_query(port, name, rdtype="A", host="127.0.0.1", timeout=3.0):
         return read_framed(s)
 
 
+def not_answering(ask, port):
+    """True when `ask` (udp_query or tcp_query) gets no answer on `port` (refused, reset or timed out)."""
+    try:
+        ask(port, "www.example.com", timeout=0.5)
+    except OSError:
+        return True
+    return False
+
+
 def addresses(msg, rdtype="A"):
     out = []
     for rrset in msg.answer:
@@ -529,15 +538,7 @@ def test_reload_moves_the_listen_address_and_keeps_connections(procs, tmp_path):
         wait_for(lambda: addresses(udp_query(new_port, "www.example.com", timeout=0.3)) == ["192.0.2.10"],
                  message="answers on the new port")
         assert addresses(tcp_query(new_port, "www.example.com")) == ["192.0.2.10"]
-
-        def old_port_closed():
-            try:
-                tcp_query(old_port, "www.example.com", timeout=1)
-            except ConnectionRefusedError:
-                return True
-            return False
-
-        wait_for(old_port_closed, message="the old port closed")
+        wait_for(lambda: not_answering(tcp_query, old_port), message="the old port closed")
         # A connection accepted before the reload is still served.
         kept.sendall(framed(dns.message.make_query("www.example.com", "A")))
         assert addresses(read_framed(kept)) == ["192.0.2.10"]
@@ -559,14 +560,6 @@ def test_http_and_dns_in_one_gateway(procs, tmp_path):
     gw.write_config(gw.render(dns=None))
     r = gw.admin("POST", "/reload")
     assert r.status == 200, r.body
-
-    def dns_gone():
-        try:
-            udp_query(dns_port, "www.example.com", timeout=0.3)
-        except OSError:
-            return True
-        return False
-
-    wait_for(dns_gone, message="DNS stopped")
+    wait_for(lambda: not_answering(udp_query, dns_port), message="DNS stopped")
     assert gw.get("/").status == 200
     assert "dns" not in gw.status()
