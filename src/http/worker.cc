@@ -30,11 +30,19 @@ class Worker::ListenSocket final : public IoHandler {
  public:
   ListenSocket(Worker& w, int fd, const ListenerRuntime* lr)
       : worker(w), fd(fd), listener(lr), retry([this] { worker.accept(*this); }) {}
-  ~ListenSocket() override {
+  ~ListenSocket() override { retire(); }
+  // Stops listening at once; the object may still receive an event already fetched by this loop iteration
+  // (it then does nothing), so it is freed only at the end of the iteration.
+  void retire() noexcept {
+    if (fd < 0) return;
+    retry.cancel();
     worker.loop().remove(fd);
     ::close(fd);
+    fd = -1;
   }
-  void onIoEvents(uint32_t) override { worker.accept(*this); }
+  void onIoEvents(uint32_t) override {
+    if (fd >= 0) worker.accept(*this);
+  }
 
   Worker& worker;
   int fd;
@@ -172,7 +180,14 @@ bool Worker::reconcileListeners(const Runtime& rt, std::string& error) {
     }
     next.emplace(key, std::move(ls));
   }
-  listeners_ = std::move(next);  // sockets no longer configured are closed here
+  // Sockets no longer configured: closed now, freed after this iteration's remaining events (the reconcile
+  // runs from a posted function, and the same epoll batch may still hold an event for one of them).
+  for (auto& [key, ls] : listeners_) {
+    ls->retire();
+    ListenSocket* retired = ls.release();
+    loop_.defer([retired] { delete retired; });
+  }
+  listeners_ = std::move(next);
   return true;
 }
 

@@ -97,3 +97,43 @@ def test_reload_adds_a_listener(procs):
     r = wait_for(lambda: http_request(extra, "GET", "/on-new-listener"), timeout=5,
                  message="the new listener")
     assert r.status == 200
+
+
+def test_listeners_removed_and_added_back_while_clients_connect(procs):
+    """A listener dropped by a reload while connections arrive on it: the worker keeps running (the socket's
+    handler outlives events of the same epoll batch) and the listener comes back on the next reload."""
+    import socket
+    import threading
+    from helpers import free_port, http_request
+    o = procs.origin("o")
+    gw = procs.gateway(pools={"main": pool(o)})
+    extra = free_port()
+    both = [{"address": f"127.0.0.1:{gw.port}"}, {"address": f"127.0.0.1:{extra}"}]
+    one = [{"address": f"127.0.0.1:{gw.port}"}]
+    stop = threading.Event()
+
+    def knock():
+        for _ in range(200000):  # bounded; stops with the test
+            if stop.is_set():
+                return
+            try:
+                socket.create_connection(("127.0.0.1", extra), timeout=0.5).close()
+            except OSError:
+                pass
+
+    threads = [threading.Thread(target=knock) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for i in range(10):
+            gw.reconfigure(listeners=both if i % 2 == 0 else one)
+            gw.reload()
+            wait_for(lambda: gw.metric("bulwark_config_reloads_total", result="ok") == i + 1, timeout=5,
+                     message=f"reload {i + 1}")
+            assert gw.running()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+    assert gw.running()
+    assert http_request(gw.port, "GET", "/still-serving").status == 200
