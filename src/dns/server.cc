@@ -246,8 +246,14 @@ size_t handleUdpQuery(const UdpContext& ctx, const uint8_t* pkt, size_t len, con
   } else if (q.opcode == kOpcodeNotify && snap.xfr != nullptr) {
     // From a configured primary (XfrService checks the address); answered at once, not rate limited.
     n = snap.xfr->handleNotify(q, pkt, len, peer, out, cap);
-    m.queries[DnsMetrics::typeIndex(q.qtype)][n >= 4 ? DnsMetrics::rcodeIndex(out[3] & 0xF) : 7]->add(
-        ctx.shard);
+    if (n < 4 || (out[3] & 0xF) != 0) {
+      // Not a NOTIFY we take: answered as NSD answers one (the core's reply: NXDOMAIN/REFUSED, header only).
+      n = answerOne(ctx, q, pkt, len, peer, /*tcp=*/false, out, cap, info, exempt);
+      m.queries[DnsMetrics::typeIndex(q.qtype)][DnsMetrics::rcodeIndex(static_cast<uint8_t>(info.rcode))]
+          ->add(ctx.shard);
+      return n;
+    }
+    m.queries[DnsMetrics::typeIndex(q.qtype)][DnsMetrics::rcodeIndex(0)]->add(ctx.shard);
     return n;
   } else {
     n = answerOne(ctx, q, pkt, len, peer, /*tcp=*/false, out, cap, info, exempt);

@@ -333,6 +333,11 @@ void DnsWorker::TcpConn::handleMessage(const uint8_t* pkt, size_t len) {
   } else if (q.opcode == kOpcodeNotify && snap.xfr != nullptr) {
     n = snap.xfr->handleNotify(q, pkt, len, client, out, kCap);
     info.rcode = static_cast<Rcode>(n >= 4 ? out[3] & 0xF : 0);
+    if (n < 4 || info.rcode != Rcode::NoError) {  // not taken: the core's reply, as NSD gives it
+      UdpContext ctx{&snap, &m, shard, 0, static_cast<uint32_t>(::time(nullptr))};
+      bool exempt = false;
+      n = answerOne(ctx, q, pkt, len, client, /*tcp=*/true, out, kCap, info, exempt);
+    }
   } else if (q.opcode == kOpcodeQuery && (q.qtype == kTypeAXFR || q.qtype == kTypeIXFR) &&
              snap.xfr != nullptr) {
     transfer(q, pkt, len);
@@ -368,8 +373,17 @@ void DnsWorker::TcpConn::transfer(const ParsedQuery& q, const uint8_t* pkt, size
   if (result == XfrService::Result::FormErr) rcode = Rcode::FormErr;
   m.queries[type][DnsMetrics::rcodeIndex(static_cast<uint8_t>(rcode))]->add(shard);
   if (result == XfrService::Result::Sent) m.transfers->add(shard);
-  if (rcode != Rcode::NoError) {
+  if (rcode == Rcode::FormErr) {
     size_t n = errorResponse(pkt, len, rcode, out, 65535);
+    if (n > 0) sendFramed(out, n);
+  } else if (rcode == Rcode::Refused) {
+    // Refused (not our apex, or not in allow_transfer): the core's reply, as NSD gives it (NOTAUTH outside
+    // our zones; REFUSED with extended error 18 and the OPT kept otherwise).
+    UdpContext ctx{&snap, &m, shard, 0, static_cast<uint32_t>(::time(nullptr))};
+    AnswerInfo info;
+    bool exempt = false;
+    const sockaddr* client = reinterpret_cast<const sockaddr*>(&peer);
+    size_t n = answerOne(ctx, q, pkt, len, client, /*tcp=*/true, out, 65535, info, exempt);
     if (n > 0) sendFramed(out, n);
   }
 }
