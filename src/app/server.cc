@@ -116,6 +116,7 @@ int Server::run() {
   };
   shieldGauges_ = std::make_unique<Timer>([this] {
     updateShieldGauges();
+    dns_->exportTransferMetrics();
     loop_.arm(*shieldGauges_, std::chrono::milliseconds(1000));
   });
   loop_.arm(*shieldGauges_, std::chrono::milliseconds(1000));

@@ -311,6 +311,40 @@ DnsService::~DnsService() {
   xfr_.reset();
 }
 
+void DnsService::exportTransferMetrics() {
+  if (!xfr_) return;
+  const XfrService::Stats s = xfr_->stats();
+  struct Total {
+    const char* name;
+    const char* help;
+    const char* labels;
+    uint64_t value;
+    uint64_t& seen;
+  };
+  const char* kNotify = "NOTIFY messages: sent to secondaries, acknowledged, received, refused.";
+  const char* kXfr = "Zone transfers: out (sent, refused) and in (ixfr, axfr, failed).";
+  const Total totals[] = {
+      {"bulwark_dns_notify_total", kNotify, "event=\"sent\"", s.notifiesSent, xfrSeen_.notifiesSent},
+      {"bulwark_dns_notify_total", kNotify, "event=\"acked\"", s.notifyAcks, xfrSeen_.notifyAcks},
+      {"bulwark_dns_notify_total", kNotify, "event=\"received\"", s.notifiesReceived,
+       xfrSeen_.notifiesReceived},
+      {"bulwark_dns_notify_total", kNotify, "event=\"refused\"", s.notifiesRefused, xfrSeen_.notifiesRefused},
+      {"bulwark_dns_xfr_total", kXfr, "direction=\"out\",result=\"sent\"", s.transfersOut,
+       xfrSeen_.transfersOut},
+      {"bulwark_dns_xfr_total", kXfr, "direction=\"out\",result=\"refused\"", s.transfersRefused,
+       xfrSeen_.transfersRefused},
+      {"bulwark_dns_xfr_total", kXfr, "direction=\"in\",result=\"ixfr\"", s.ixfrIn, xfrSeen_.ixfrIn},
+      {"bulwark_dns_xfr_total", kXfr, "direction=\"in\",result=\"axfr\"", s.axfrIn, xfrSeen_.axfrIn},
+      {"bulwark_dns_xfr_total", kXfr, "direction=\"in\",result=\"failed\"", s.transferFailures,
+       xfrSeen_.transferFailures},
+  };
+  for (const Total& t : totals) {
+    Counter* c = registry_.counter(t.name, t.help, t.labels);
+    if (t.value > t.seen) c->add(registry_.controlShard(), static_cast<int64_t>(t.value - t.seen));
+    t.seen = t.value;
+  }
+}
+
 std::shared_ptr<const DnsSnapshot> DnsService::prepare(const DnsConfig& cfg, std::string& error) {
   std::map<std::string, LoadedZone> loaded;
   auto snap = build(cfg, loaded, error);

@@ -137,6 +137,9 @@ class DnsService {
   // For the admin API's /status: {"generation":N,"zones":[{"name":..,"serial":..,"secondary":..,
   // "loaded":..}]}; "" when DNS is off.
   std::string statusJson() const;
+  // Control thread, once a second: XfrService's running totals (NOTIFY, transfers in and out) turned into
+  // counter increments (bulwark_dns_notify_total{event}, bulwark_dns_xfr_total{direction,result}).
+  void exportTransferMetrics();
 
  private:
   struct LoadedZone {
@@ -169,6 +172,7 @@ class DnsService {
   CookieSecret randomSecret_{};  // used when dns.cookies.secret is not set
   uint64_t generation_ = 0;
   std::unique_ptr<XfrService> xfr_;
+  XfrService::Stats xfrSeen_;  // totals already exported as counter increments
   friend class DnsWorker;
 };
 

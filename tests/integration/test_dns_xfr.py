@@ -140,6 +140,7 @@ class Bulwark:
         self.port = free_dns_port()
         self.zones = zones
         self.ipv6 = False
+        self.admin_port = None  # set before start() to get the admin API (metrics)
         self.proc = None
         self.log = self.dir / "bulwark.log"
         self.config = self.dir / "bulwark.yaml"
@@ -155,7 +156,19 @@ class Bulwark:
             for key in ("allow_transfer", "notify"):
                 if key in z:
                     lines.append(f"      {key}: [{', '.join(z[key])}]")
+        if self.admin_port:
+            lines += ["admin:", f"  address: 127.0.0.1:{self.admin_port}"]
         self.config.write_text("\n".join(lines) + "\n")
+
+    def metric(self, name, **labels):
+        """The value of one sample of /metrics (0 when absent)."""
+        import urllib.request
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/metrics", timeout=5).read().decode()
+        want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        for line in text.splitlines():
+            if line.startswith(f"{name}{{{want}}} ") or (not labels and line.startswith(f"{name} ")):
+                return float(line.split()[-1])
+        return 0.0
 
     def start(self):
         self.write_config()
@@ -606,6 +619,7 @@ def test_axfr_refused_outside_allow_transfer_and_content_matches(tmp_path, procs
     zonefile = tmp_path / f"{ZONE}.zone"
     write_zone(zonefile, 1)
     b = Bulwark(tmp_path, [{"name": ZONE, "file": zonefile, "allow_transfer": ["127.0.0.2/32"]}])
+    b.admin_port = helpers.free_port()
     procs.append(b)
     b.start()
 
@@ -650,3 +664,9 @@ def test_axfr_refused_outside_allow_transfer_and_content_matches(tmp_path, procs
     n.set_opcode(dns.opcode.NOTIFY)
     r = dns.query.udp(n, "127.0.0.1", port=b.port, timeout=3)
     assert r.rcode() in (dns.rcode.REFUSED, dns.rcode.NOTAUTH)
+
+    # The transfer service's totals reach /metrics (exported once a second by the control thread).
+    wait_until(lambda: b.metric("bulwark_dns_xfr_total", direction="out", result="refused") >= 1
+               and b.metric("bulwark_dns_xfr_total", direction="out", result="sent") >= 4
+               and b.metric("bulwark_dns_notify_total", event="refused") >= 1, 5,
+               "transfer and NOTIFY counters in /metrics", [b.log])
