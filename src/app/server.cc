@@ -189,14 +189,7 @@ void Server::updateRedisMetrics() {
   if (sync != redisSeen_.sync) redisSeen_ = RedisSeen{sync};
   metrics_->gauge("bulwark_shield_redis_up", "1 while rate-limit usage is shared through Redis, else 0.")
       ->set(sync->healthy() ? 1 : 0);
-  struct Total {
-    const char* name;
-    const char* help;
-    const char* labels;
-    uint64_t value;
-    uint64_t& seen;
-  };
-  const Total totals[] = {
+  const ExportedTotal totals[] = {
       {"bulwark_shield_redis_transitions_total", "Redis became usable (up) or unusable (down).", "to=\"up\"",
        s.redisUp, redisSeen_.up},
       {"bulwark_shield_redis_transitions_total", "Redis became usable (up) or unusable (down).",
@@ -207,11 +200,7 @@ void Server::updateRedisMetrics() {
       {"bulwark_shield_redis_charged_total", "Requests admitted by other nodes, charged to the local limits.",
        "", s.chargedRequests, redisSeen_.charged},
   };
-  for (const Total& t : totals) {
-    Counter* c = metrics_->counter(t.name, t.help, t.labels);
-    if (t.value > t.seen) c->add(metrics_->controlShard(), static_cast<int64_t>(t.value - t.seen));
-    t.seen = t.value;
-  }
+  exportTotals(*metrics_, totals);
 }
 
 void Server::onSignal(int sig) {

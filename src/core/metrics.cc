@@ -6,7 +6,7 @@ namespace bulwark {
 
 namespace {
 const std::vector<double> kLatencyBoundsSeconds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                   0.1,    0.25,  0.5,    1,     2.5,   5,     10};
+                                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 
 void appendNumber(std::string& out, double v) {
   char buf[64];
@@ -70,7 +70,8 @@ void Histogram::snapshot(std::vector<uint64_t>& cumulative, double& sumSeconds, 
   uint64_t sumMicros = 0;
   count = 0;
   for (const auto& s : shards_) {
-    for (std::size_t i = 0; i <= bounds_.size(); ++i) cumulative[i] += s.buckets[i].load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i <= bounds_.size(); ++i)
+      cumulative[i] += s.buckets[i].load(std::memory_order_relaxed);
     sumMicros += s.sumMicros.load(std::memory_order_relaxed);
     count += s.count.load(std::memory_order_relaxed);
   }
@@ -78,7 +79,8 @@ void Histogram::snapshot(std::vector<uint64_t>& cumulative, double& sumSeconds, 
   sumSeconds = static_cast<double>(sumMicros) / 1e6;
 }
 
-MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const std::string& help, Kind kind) {
+MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const std::string& help,
+                                                 Kind kind) {
   auto [it, inserted] = families_.try_emplace(name);
   if (inserted) {
     it->second.kind = kind;
@@ -87,7 +89,8 @@ MetricsRegistry::Family& MetricsRegistry::family(const std::string& name, const 
   return it->second;
 }
 
-Counter* MetricsRegistry::counter(const std::string& name, const std::string& help, const std::string& labels) {
+Counter* MetricsRegistry::counter(const std::string& name, const std::string& help,
+                                  const std::string& labels) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto& slot = family(name, help, Kind::kCounter).counters[labels];
   if (!slot) slot = std::make_unique<Counter>(shards_);
@@ -132,8 +135,10 @@ std::string MetricsRegistry::render() const {
     static constexpr const char* kTypes[] = {"counter", "gauge", "histogram"};
     out += "# HELP " + name + " " + fam.help + "\n";
     out += "# TYPE " + name + " " + kTypes[static_cast<int>(fam.kind)] + "\n";
-    for (const auto& [labels, c] : fam.counters) appendSample(out, name, labels, static_cast<double>(c->value()));
-    for (const auto& [labels, g] : fam.gauges) appendSample(out, name, labels, static_cast<double>(g->value()));
+    for (const auto& [labels, c] : fam.counters)
+      appendSample(out, name, labels, static_cast<double>(c->value()));
+    for (const auto& [labels, g] : fam.gauges)
+      appendSample(out, name, labels, static_cast<double>(g->value()));
     for (const auto& [labels, h] : fam.histograms) {
       double sum = 0;
       uint64_t count = 0;
@@ -155,6 +160,14 @@ std::string MetricsRegistry::render() const {
     }
   }
   return out;
+}
+
+void exportTotals(MetricsRegistry& registry, std::span<const ExportedTotal> totals) {
+  for (const ExportedTotal& t : totals) {
+    Counter* c = registry.counter(t.name, t.help, t.labels);
+    if (t.value > t.seen) c->add(registry.controlShard(), static_cast<int64_t>(t.value - t.seen));
+    t.seen = t.value;
+  }
 }
 
 }  // namespace bulwark

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -101,5 +102,16 @@ class MetricsRegistry {
   mutable std::mutex mutex_;  // creation and rendering only
   std::map<std::string, Family> families_;
 };
+
+// A running total kept elsewhere (a library's own statistics), exported as increments of a counter: each
+// call adds value - seen and remembers value in seen. Control thread.
+struct ExportedTotal {
+  const char* name;
+  const char* help;
+  const char* labels;
+  uint64_t value;
+  uint64_t& seen;
+};
+void exportTotals(MetricsRegistry& registry, std::span<const ExportedTotal> totals);
 
 }  // namespace bulwark

@@ -314,16 +314,9 @@ DnsService::~DnsService() {
 void DnsService::exportTransferMetrics() {
   if (!xfr_) return;
   const XfrService::Stats s = xfr_->stats();
-  struct Total {
-    const char* name;
-    const char* help;
-    const char* labels;
-    uint64_t value;
-    uint64_t& seen;
-  };
   const char* kNotify = "NOTIFY messages: sent to secondaries, acknowledged, received, refused.";
   const char* kXfr = "Zone transfers: out (sent, refused) and in (ixfr, axfr, failed).";
-  const Total totals[] = {
+  const ExportedTotal totals[] = {
       {"bulwark_dns_notify_total", kNotify, "event=\"sent\"", s.notifiesSent, xfrSeen_.notifiesSent},
       {"bulwark_dns_notify_total", kNotify, "event=\"acked\"", s.notifyAcks, xfrSeen_.notifyAcks},
       {"bulwark_dns_notify_total", kNotify, "event=\"received\"", s.notifiesReceived,
@@ -338,11 +331,7 @@ void DnsService::exportTransferMetrics() {
       {"bulwark_dns_xfr_total", kXfr, "direction=\"in\",result=\"failed\"", s.transferFailures,
        xfrSeen_.transferFailures},
   };
-  for (const Total& t : totals) {
-    Counter* c = registry_.counter(t.name, t.help, t.labels);
-    if (t.value > t.seen) c->add(registry_.controlShard(), static_cast<int64_t>(t.value - t.seen));
-    t.seen = t.value;
-  }
+  exportTotals(registry_, totals);
 }
 
 std::shared_ptr<const DnsSnapshot> DnsService::prepare(const DnsConfig& cfg, std::string& error) {
