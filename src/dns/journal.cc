@@ -32,7 +32,11 @@ std::unordered_set<std::string> keysOf(const Zone& z) {
   return keys;
 }
 
-OwnedRecord soaOf(const Zone& z) {
+size_t recordBytes(const OwnedRecord& r) { return sizeof(OwnedRecord) + r.rdata.size(); }
+
+}  // namespace
+
+OwnedRecord zoneSoa(const Zone& z) {
   const Zone::RRset& set = z.soa();
   const Zone::Rdata& rd = z.rdata(set, 0);
   OwnedRecord r;
@@ -44,16 +48,12 @@ OwnedRecord soaOf(const Zone& z) {
   return r;
 }
 
-size_t recordBytes(const OwnedRecord& r) { return sizeof(OwnedRecord) + r.rdata.size(); }
-
-}  // namespace
-
 JournalDelta diffZones(const Zone& oldZ, const Zone& newZ) {
   JournalDelta d;
   d.fromSerial = oldZ.serial();
   d.toSerial = newZ.serial();
-  d.oldSoa = soaOf(oldZ);
-  d.newSoa = soaOf(newZ);
+  d.oldSoa = zoneSoa(oldZ);
+  d.newSoa = zoneSoa(newZ);
   // Removed and added keep the zones' canonical order.
   {
     std::unordered_set<std::string> newKeys = keysOf(newZ);

@@ -61,4 +61,7 @@ class Journal {
   std::deque<std::shared_ptr<const JournalDelta>> deltas_;
 };
 
+// The zone's SOA record (apex owner, class IN), as transfers and the journal carry it.
+OwnedRecord zoneSoa(const Zone& z);
+
 }  // namespace bulwark::dns

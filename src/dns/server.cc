@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "core/net.h"
 #include "dns/answer.h"
 #include "dns/rrl.h"
 
@@ -104,21 +105,8 @@ bool toDnsAddress(const SocketAddress& in, DnsAddress& out, std::string& error) 
 
 namespace {
 int openSocket(const DnsAddress& a, int type, std::string& error) {
-  const auto* sa = reinterpret_cast<const sockaddr*>(&a.addr);
-  int fd = ::socket(sa->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    error = std::string("socket: ") + std::strerror(errno);
-    return -1;
-  }
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (sa->sa_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(fd, sa, a.len) != 0) {
-    error = std::string(type == SOCK_DGRAM ? "udp " : "tcp ") + "bind: " + std::strerror(errno);
-    ::close(fd);
-    return -1;
-  }
+  int fd = openBoundSocket(reinterpret_cast<const sockaddr*>(&a.addr), a.len, type, error);
+  if (fd < 0) error = std::string(type == SOCK_DGRAM ? "udp " : "tcp ") + error;
   return fd;
 }
 }  // namespace

@@ -70,18 +70,6 @@ uint16_t randomId() {
   return static_cast<uint16_t>(rng());
 }
 
-OwnedRecord zoneSoa(const Zone& z) {
-  const Zone::RRset& set = z.soa();
-  const Zone::Rdata& rd = z.rdata(set, 0);
-  OwnedRecord r;
-  r.owner = z.nodeName(*z.apex());
-  r.type = kTypeSOA;
-  r.rclass = kClassIN;
-  r.ttl = rd.ttl;
-  r.rdata.assign(z.rdataBytes(rd), z.rdataBytes(rd) + rd.len);
-  return r;
-}
-
 // SOA timers: refresh, retry, expire (seconds) from SOA rdata.
 struct SoaTimers {
   uint32_t refresh = 3600, retry = 600, expire = 604800;

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/net.h"
 #include "http/proxy.h"
 
 namespace bulwark::http {
@@ -51,21 +52,8 @@ class Worker::ListenSocket final : public IoHandler {
 };
 
 int openListenSocket(const ResolvedAddress& a, std::string& error) {
-  const sockaddr* sa = reinterpret_cast<const sockaddr*>(&a.addr);
-  int fd = ::socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    error = std::string("socket: ") + std::strerror(errno);
-    return -1;
-  }
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (sa->sa_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(fd, sa, a.len) != 0) {
-    error = std::string("bind: ") + std::strerror(errno);
-    ::close(fd);
-    return -1;
-  }
+  int fd = openBoundSocket(reinterpret_cast<const sockaddr*>(&a.addr), a.len, SOCK_STREAM, error);
+  if (fd < 0) return -1;
   if (::listen(fd, kBacklog) != 0) {
     error = std::string("listen: ") + std::strerror(errno);
     ::close(fd);
