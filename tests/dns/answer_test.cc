@@ -377,9 +377,8 @@ TEST_F(AnswerTest, DnameExpansionTooLongIsYxDomainWithEde) {
   EXPECT_EQ(r.rcode, 6);
   EXPECT_EQ(r.owners(1), (std::vector<std::string>{"longdn.example.com./39"}));
   const std::string text = "DNAME expansion became too large";
-  std::vector<uint8_t> ede = {0, 15, 0, static_cast<uint8_t>(2 + text.size()), 0, 0};
-  ede.insert(ede.end(), text.begin(), text.end());
-  EXPECT_EQ(r.optData, ede);
+  std::string ede = std::string("\x00\x0f\x00", 3) + static_cast<char>(2 + text.size()) + std::string(2, '\0') + text;
+  EXPECT_EQ(r.optData, std::vector<uint8_t>(ede.begin(), ede.end()));
 }
 
 TEST_F(AnswerTest, AnyIsAnsweredWithOneRrsetAsNsd) {
