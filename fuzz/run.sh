@@ -24,7 +24,7 @@ waf_json     src/waf/body/json.cc -DSIMDJSON_THREADS_ENABLED=1 -lsimdjson
 waf_xml      src/waf/body/xml.cc -I/usr/include/libxml2 -lxml2
 shield_proxy_protocol  src/shield/proxy_protocol.cc src/shield/ip_address.cc
 shield_ip_list  src/shield/ip_list.cc src/shield/ip_address.cc
-dns_packet   src/dns/wire.cc src/dns/zone.cc src/dns/answer.cc -lzscanner
+dns_packet   src/dns/wire.cc src/dns/zone.cc src/dns/answer.cc src/dns/answer_cache.cc -lzscanner
 dns_zone     src/dns/wire.cc src/dns/zone.cc src/dns/answer.cc -lzscanner
 '
 

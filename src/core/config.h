@@ -275,6 +275,8 @@ struct DnsConfig {
   std::vector<SocketAddress> listen;
   std::vector<DnsZoneConfig> zones;
   uint32_t ednsUdpSize = 1232;  // largest UDP answer we send (and advertise), 512..4096
+  uint32_t answerCacheMb =
+      8;  // per worker: UDP answers remembered by query bytes (dns/answer_cache.h); 0 = off
   DnsTcp tcp;
   DnsRrl rrl;
   DnsCookies cookies;

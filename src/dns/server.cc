@@ -67,6 +67,10 @@ DnsMetrics DnsMetrics::create(MetricsRegistry& r) {
                          "DNS responses sent truncated (TC=1) instead by response rate limiting.");
   m.udpSendErrors = r.counter("bulwark_dns_udp_send_errors_total",
                               "DNS UDP answers the kernel did not take (socket buffer full or error).");
+  m.cacheHits = r.counter("bulwark_dns_answer_cache_total",
+                          "DNS UDP queries looked up in the answer cache, by result.", "result=\"hit\"");
+  m.cacheMisses = r.counter("bulwark_dns_answer_cache_total",
+                            "DNS UDP queries looked up in the answer cache, by result.", "result=\"miss\"");
   m.tcpAccepted = r.counter("bulwark_dns_tcp_connections_total", "DNS TCP connections accepted.");
   m.tcpRefused = r.counter("bulwark_dns_tcp_refused_total",
                            "DNS TCP connections closed at once because dns.tcp.max_connections were open.");
@@ -167,6 +171,30 @@ size_t slipResponse(const ParsedQuery& q, uint8_t* out, size_t cap) {
   return w.size();
 }
 
+// RRL's verdict on an answer of `n` bytes in `out`: n (send), a slip response (the question alone with TC=1;
+// `q` is parsed from the packet when the caller has not), or 0 (drop).
+size_t limit(const UdpContext& ctx, const sockaddr* peer, ResponseClass cls, uint64_t name,
+             const uint8_t* pkt, size_t len, const ParsedQuery* q, uint8_t* out, size_t cap, size_t n) {
+  const DnsMetrics& m = *ctx.metrics;
+  switch (ctx.snap->rrl->decide(peer, cls, name, ctx.nowNs)) {
+    case RrlAction::Send:
+      return n;
+    case RrlAction::Slip: {
+      m.rrlSlips->add(ctx.shard);
+      ParsedQuery parsed;
+      if (q == nullptr) {
+        if (parseQuery(pkt, len, parsed) != ParseResult::Ok) return 0;
+        q = &parsed;
+      }
+      return slipResponse(*q, out, cap);
+    }
+    case RrlAction::Drop:
+      m.rrlDrops->add(ctx.shard);
+      return 0;
+  }
+  return n;
+}
+
 bool underExpired(const DnsSnapshot& snap, const Name& qname) noexcept {
   for (const Name& origin : snap.expired) {
     if (qname.isSubdomainOf(origin)) return true;
@@ -217,6 +245,17 @@ size_t handleUdpQuery(const UdpContext& ctx, const uint8_t* pkt, size_t len, con
                       socklen_t peerLen, uint8_t* out, size_t cap) {
   const DnsSnapshot& snap = *ctx.snap;
   const DnsMetrics& m = *ctx.metrics;
+  if (ctx.cache != nullptr) {
+    AnswerCache::Meta meta;
+    if (size_t n = ctx.cache->lookup(pkt, len, out, cap, meta); n != 0) {
+      m.cacheHits->add(ctx.shard);
+      m.queries[DnsMetrics::typeIndex(meta.qtype)][DnsMetrics::rcodeIndex(meta.rcode)]->add(ctx.shard);
+      return snap.rrl ? limit(ctx, peer, static_cast<ResponseClass>(meta.cls), meta.rrlName, pkt, len,
+                              nullptr, out, cap, n)
+                      : n;
+    }
+    m.cacheMisses->add(ctx.shard);
+  }
   ParsedQuery q;
   const ParseResult parsed = parseQuery(pkt, len, q);
   if (parsed == ParseResult::Drop) {
@@ -250,24 +289,19 @@ size_t handleUdpQuery(const UdpContext& ctx, const uint8_t* pkt, size_t len, con
            [DnsMetrics::rcodeIndex(static_cast<uint8_t>(info.rcode))]
                ->add(ctx.shard);
   if (n == 0) return 0;
-  if (snap.rrl && !exempt) {
-    const uint64_t name =
-        parsed == ParseResult::Ok
-            ? rrlNameHashFor(info.cls, q.qname, info.zone != nullptr ? &info.zone->origin() : nullptr)
-            : 0;
-    switch (snap.rrl->decide(peer, info.cls, name, ctx.nowNs)) {
-      case RrlAction::Send:
-        break;
-      case RrlAction::Slip:
-        m.rrlSlips->add(ctx.shard);
-        return parsed == ParseResult::Ok ? slipResponse(q, out, cap) : 0;
-      case RrlAction::Drop:
-        m.rrlDrops->add(ctx.shard);
-        return 0;
-    }
+  const bool ok = parsed == ParseResult::Ok;
+  const uint64_t name =
+      ok ? rrlNameHashFor(info.cls, q.qname, info.zone != nullptr ? &info.zone->origin() : nullptr) : 0;
+  // Cacheable: an ordinary query (not a transfer) whose answer does not depend on who asks (no cookie).
+  if (ctx.cache != nullptr && ok && q.opcode == 0 && q.clientCookie == nullptr && q.qtype != kTypeAXFR &&
+      q.qtype != kTypeIXFR) {
+    ctx.cache->store(
+        pkt, len, out, n,
+        AnswerCache::Meta{q.qtype, static_cast<uint8_t>(info.rcode), static_cast<uint8_t>(info.cls), name});
   }
   (void)peerLen;
-  return n;
+  if (!snap.rrl || exempt) return n;
+  return limit(ctx, peer, info.cls, name, pkt, len, ok ? &q : nullptr, out, cap, n);
 }
 
 // --- the service -----------------------------------------------------------------------------------------

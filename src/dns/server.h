@@ -25,6 +25,7 @@
 #include "core/config.h"
 #include "core/event_loop.h"
 #include "core/metrics.h"
+#include "dns/answer_cache.h"
 #include "dns/cookies.h"
 #include "dns/server_secondary.h"
 #include "dns/wire.h"
@@ -51,6 +52,8 @@ struct DnsMetrics {
   Counter* rrlDrops = nullptr;       // responses withheld by RRL
   Counter* rrlSlips = nullptr;       // responses sent truncated (TC=1) by RRL
   Counter* udpSendErrors = nullptr;  // answers the kernel would not take (socket buffer full)
+  Counter* cacheHits = nullptr;      // UDP queries answered from the worker's answer cache
+  Counter* cacheMisses = nullptr;    // UDP queries looked up there and not found
   Counter* tcpAccepted = nullptr;    // bulwark_dns_tcp_connections_total
   Counter* tcpRefused = nullptr;     // closed at once: over dns.tcp.max_connections
   Counter* tcpTimeouts = nullptr;    // closed by the idle or I/O timeout
@@ -213,6 +216,7 @@ class DnsWorker {
   struct Batch;
   std::unique_ptr<Batch> batch_;
   std::unique_ptr<uint8_t[]> tcpScratch_;  // one TCP answer: 2-byte length + 65535
+  std::unique_ptr<AnswerCache> cache_;     // UDP answers under snap_ (dns.answer_cache_mb); null when off
   friend class TcpConn;
 };
 
@@ -229,8 +233,9 @@ struct UdpContext {
   const DnsSnapshot* snap;
   const DnsMetrics* metrics;
   unsigned shard;
-  uint64_t nowNs;       // steady clock (RRL)
-  uint32_t nowSeconds;  // Unix time (cookie timestamps)
+  uint64_t nowNs;                // steady clock (RRL)
+  uint32_t nowSeconds;           // Unix time (cookie timestamps)
+  AnswerCache* cache = nullptr;  // the worker's answer cache, or nullptr when it is off
 };
 // The answer part shared by UDP and TCP (cookies, answerQuery, SERVFAIL for expired secondaries). `exempt`:
 // the client presented a valid server cookie (no RRL).

@@ -413,6 +413,15 @@ DnsWorker::~DnsWorker() {
 
 bool DnsWorker::adopt(std::shared_ptr<const DnsSnapshot> snap, std::string& error) {
   bool ok = draining_ || reconcile(*snap, error);
+  // Answers cached under the old snapshot are forgotten; a new size takes a new cache (reloads are rare).
+  const size_t cacheBytes = size_t{snap->config.answerCacheMb} << 20;
+  if (cacheBytes == 0) {
+    cache_.reset();
+  } else if (!cache_ || cache_->bytes() != cacheBytes) {
+    cache_ = std::make_unique<AnswerCache>(cacheBytes);
+  } else if (snap != snap_) {
+    cache_->clear();
+  }
   snap_ = std::move(snap);  // zones and settings are taken even when a new address failed
   return ok;
 }
@@ -502,7 +511,8 @@ void DnsWorker::onUdp(Socket& s) {
       if (errno == EINTR) continue;
       return;  // EAGAIN: drained (edge-triggered epoll tells us about the next packet)
     }
-    UdpContext ctx{snap_.get(), &m, shard_, steadyNowNs(), static_cast<uint32_t>(::time(nullptr))};
+    UdpContext ctx{snap_.get(), &m, shard_, steadyNowNs(), static_cast<uint32_t>(::time(nullptr)),
+                   cache_.get()};
     int out = 0;
     for (int i = 0; i < n; ++i) {
       msghdr& h = b.rxMsgs[i].msg_hdr;

@@ -34,6 +34,7 @@ TEST(DnsConfig, ContractAsWrittenNeedsNothingElse) {
   EXPECT_EQ(d.zones[0].file, kZone);
   EXPECT_FALSE(d.zones[0].primary.has_value());
   EXPECT_EQ(d.ednsUdpSize, 1232u);
+  EXPECT_EQ(d.answerCacheMb, 8u);
   EXPECT_EQ(d.tcp.maxConnections, 512u);
   EXPECT_FALSE(d.rrl.enabled);
   EXPECT_EQ(d.rrl.ipv4Prefix, 24u);
@@ -53,6 +54,7 @@ TEST(DnsConfig, EveryKey) {
       "dns:\n"
       "  listen: [127.0.0.1:5300, \"[::1]:5300\"]\n"
       "  edns_udp_size: 1400\n"
+      "  answer_cache_mb: 16\n"
       "  zones:\n"
       "    - name: Example.COM.\n"
       "      file: " +
@@ -71,6 +73,7 @@ TEST(DnsConfig, EveryKey) {
   const DnsConfig& d = r.config->dns;
   EXPECT_EQ(d.listen.size(), 2u);
   EXPECT_EQ(d.ednsUdpSize, 1400u);
+  EXPECT_EQ(d.answerCacheMb, 16u);
   ASSERT_EQ(d.zones.size(), 2u);
   EXPECT_EQ(d.zones[0].name, "example.com");
   EXPECT_EQ(d.zones[0].allowTransfer.size(), 2u);
@@ -106,7 +109,8 @@ TEST(DnsConfig, UnknownKeysAndBadValuesHavePositions) {
       "  rrl: {slip: 11, table_size: 5000}\n"
       "  cookies: {secret: abc}\n"
       "  edns_udp_size: 100\n"
-      "  tcp: {idle: 1s}\n");
+      "  tcp: {idle: 1s}\n"
+      "  answer_cache_mb: 2048\n");
   ASSERT_FALSE(r.ok());
   const std::string e = errors(r);
   EXPECT_NE(e.find("t.yaml:6:7: unknown key 'colour' in dns.zones[0]"), std::string::npos) << e;
@@ -117,6 +121,8 @@ TEST(DnsConfig, UnknownKeysAndBadValuesHavePositions) {
   EXPECT_NE(e.find("t.yaml:9:18: dns.edns_udp_size must be an integer from 512 to 4096"), std::string::npos)
       << e;
   EXPECT_NE(e.find("t.yaml:10:9: unknown key 'idle' in dns.tcp"), std::string::npos) << e;
+  EXPECT_NE(e.find("t.yaml:11:20: dns.answer_cache_mb must be an integer from 0 to 1024"), std::string::npos)
+      << e;
 }
 
 TEST(DnsConfig, ZoneNeedsExactlyOneSource) {

@@ -240,6 +240,89 @@ TEST_F(Pipeline, RrlSlipsAndDropsOverTheRateButNotForAValidCookie) {
   }
 }
 
+class PipelineNoRrl : public Pipeline {
+ protected:
+  PipelineNoRrl() { rrl = false; }
+};
+
+size_t runCached(const DnsSnapshot& snap, Fixture& f, AnswerCache* cache, const std::vector<uint8_t>& q,
+                 const sockaddr_in& from, uint8_t* out) {
+  UdpContext ctx{&snap, &f.service.metrics(), 0, 1'000'000'000, static_cast<uint32_t>(::time(nullptr)),
+                 cache};
+  return handleUdpQuery(ctx, q.data(), q.size(), reinterpret_cast<const sockaddr*>(&from), sizeof from, out,
+                        4096);
+}
+
+// An answer from the cache is byte for byte the answer built afresh, with the asking query's ID; a query
+// that differs in any byte (here: the case of the name) is answered afresh, keeping its case.
+TEST_F(PipelineNoRrl, CachedAnswersAreTheFreshAnswersWithTheQueryId) {
+  AnswerCache cache(1 << 20);
+  struct Case {
+    const char* name;
+    uint16_t type;
+  };
+  const Case cases[] = {{"www.example.com", kTypeA},    {"WwW.Example.COM", kTypeA},
+                        {"www.example.com", kTypeAAAA}, {"nx.example.com", kTypeA},
+                        {"example.com", kTypeSOA},      {"example.com", kTypeNS},
+                        {"www.example.org", kTypeA},    {"ns1.example.com", kTypeANY}};
+  sockaddr_in from = client("10.1.0.1");
+  for (const Case& c : cases) {
+    uint8_t fresh[4096], first[4096], second[4096];
+    const size_t nf = runCached(*snap, f, nullptr, query(c.name, c.type, 0x0101), from, fresh);
+    const size_t n1 = runCached(*snap, f, &cache, query(c.name, c.type, 0x0101), from, first);
+    const size_t n2 = runCached(*snap, f, &cache, query(c.name, c.type, 0x0202), from, second);
+    ASSERT_GT(nf, 12u) << c.name;
+    ASSERT_EQ(n1, nf) << c.name;
+    ASSERT_EQ(n2, nf) << c.name;
+    EXPECT_EQ(std::memcmp(first, fresh, nf), 0) << c.name;
+    EXPECT_EQ(readU16(second), 0x0202) << c.name;
+    EXPECT_EQ(std::memcmp(second + 2, fresh + 2, nf - 2), 0) << c.name;
+  }
+  const int64_t n = static_cast<int64_t>(std::size(cases));
+  EXPECT_EQ(f.service.metrics().cacheHits->value(), n);
+  EXPECT_EQ(f.service.metrics().cacheMisses->value(), n);
+  EXPECT_EQ(f.service.metrics().queries[DnsMetrics::typeIndex(kTypeA)][0]->value(),
+            2 * 3);                                                                      // www A, two cases
+  EXPECT_EQ(f.service.metrics().queries[DnsMetrics::typeIndex(kTypeA)][3]->value(), 3);  // nx A
+  EXPECT_EQ(f.service.metrics().queries[DnsMetrics::typeIndex(kTypeA)][5]->value(), 3);  // refused
+
+  // A query with a COOKIE option is never answered from the cache: its server cookie is the client's own.
+  const uint8_t cc[8] = {8, 7, 6, 5, 4, 3, 2, 1};
+  uint8_t out1[4096], out2[4096];
+  ASSERT_GT(runCached(*snap, f, &cache, query("www.example.com", kTypeA, 1, cc, 8), from, out1), 12u);
+  ASSERT_GT(runCached(*snap, f, &cache, query("www.example.com", kTypeA, 1, cc, 8), client("10.2.0.1"), out2),
+            12u);
+  EXPECT_EQ(f.service.metrics().cacheHits->value(), n);
+}
+
+// Answers from the cache still go through RRL: over the rate they are slipped (a proper TC=1 question-only
+// reply) or dropped, exactly as fresh ones.
+TEST_F(Pipeline, RrlLimitsCachedAnswersToo) {
+  AnswerCache cache(1 << 20);
+  sockaddr_in c = client("198.51.100.77");
+  int sent = 0, slipped = 0, dropped = 0;
+  uint8_t buf[4096];
+  for (int i = 0; i < 40; ++i) {
+    const size_t n =
+        runCached(*snap, f, &cache, query("www.example.com", kTypeA, static_cast<uint16_t>(i)), c, buf);
+    if (n == 0) {
+      ++dropped;
+    } else if ((buf[2] & 0x02) != 0) {
+      ++slipped;
+      EXPECT_EQ(ancount(buf), 0);
+      EXPECT_EQ(readU16(buf + 4), 1);  // the question is echoed
+      EXPECT_EQ(readU16(buf), i);
+    } else {
+      ++sent;
+      EXPECT_EQ(ancount(buf), 1);
+    }
+  }
+  EXPECT_LE(sent, 3);
+  EXPECT_GT(slipped, 10);
+  EXPECT_GT(dropped, 10);
+  EXPECT_EQ(f.service.metrics().cacheHits->value(), 39);
+}
+
 TEST(DnsServiceTest, SecondaryWithoutDataIsServfailThenServedAfterATransfer) {
   TempDir dir;
   Fixture f;

@@ -298,6 +298,40 @@ def test_zone_reload_good_and_bad(procs, tmp_path):
     wait_for(lambda: addresses(udp_query(port, "new.example.com")) == ["192.0.2.78"], message="fixed zone")
 
 
+def test_answer_cache_serves_repeats_and_forgets_on_reload(procs, tmp_path):
+    """Repeated queries are answered from the workers' answer caches (docs/dns-server.md) with the same
+    answer; a reload that changes the zone is never answered from what was cached before it."""
+    gw = dns_gateway(procs, tmp_path, BASIC)
+    port = gw.dns_port
+    answers = [udp_query(port, "www.example.com") for _ in range(12)]
+    assert all(addresses(a) == ["192.0.2.10"] for a in answers)
+    assert len({a.id for a in answers}) > 1  # dnspython picks a random ID per query: the ID is the query's
+    # Each worker misses once (SO_REUSEPORT spreads the client sockets over them), then hits.
+    hits = gw.metric("bulwark_dns_answer_cache_total", result="hit")
+    misses = gw.metric("bulwark_dns_answer_cache_total", result="miss")
+    assert hits >= 12 - 4 and hits + misses == 12, (hits, misses)
+
+    zone = gw.zone_path.read_text().replace("192.0.2.10", "192.0.2.11")
+    tmp = gw.zone_path.with_suffix(".tmp")
+    tmp.write_text(zone)
+    os.replace(tmp, gw.zone_path)
+    st = os.stat(gw.zone_path)
+    os.utime(gw.zone_path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    r = gw.admin("POST", "/reload")
+    assert r.status == 200, r.body
+    wait_for(lambda: all(addresses(udp_query(port, "www.example.com")) == ["192.0.2.11"] for _ in range(8)),
+             message="every worker answers from the new zone")
+    assert all(addresses(udp_query(port, "www.example.com")) == ["192.0.2.11"] for _ in range(20))
+
+
+def test_answer_cache_off(procs, tmp_path):
+    gw = dns_gateway(procs, tmp_path, BASIC + "  answer_cache_mb: 0\n")
+    for _ in range(5):
+        assert addresses(udp_query(gw.dns_port, "www.example.com")) == ["192.0.2.10"]
+    assert gw.metric("bulwark_dns_answer_cache_total", result="hit") == 0
+    assert gw.metric("bulwark_dns_answer_cache_total", result="miss") == 0
+
+
 # ---------------------------------------------------------------------------------- RRL and cookies
 
 RRL = """dns:

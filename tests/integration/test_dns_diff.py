@@ -215,6 +215,19 @@ def test_dns_differential(nsd, bulwark):
                     pytrace=False)
 
 
+def test_dns_differential_again_from_the_answer_cache(nsd, bulwark):
+    """The same queries a second time: Bulwark now answers the UDP ones from its workers' answer caches
+    (docs/dns-server.md), and must still answer exactly as NSD does."""
+    queries = querygen.generate(QUERIES, SEED)
+    res = run.differential(queries, nsd.port, bulwark.dns_port, ALLOWED)
+    print()
+    print(res.summary("dns diff (second pass, answer cache warm)"))
+    assert bulwark.running()
+    if res.unexplained:
+        pytest.fail(f"{len(res.unexplained)} unexplained differences on the second pass: "
+                    + "\n".join(res.report("nsd", "bulwark", limit=10).split("\n")[3:]), pytrace=False)
+
+
 def test_generator_is_deterministic():
     """The same seed gives the same queries, byte for byte (a failure can be replayed)."""
     a, b = querygen.generate(300, SEED), querygen.generate(300, SEED)
