@@ -96,6 +96,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static uint8_t cached[4096];
   cache.store(data, size, out, n, AnswerCache::Meta{q.qtype, 0, 0, 0});
   AnswerCache::Meta meta;
+  cache.prefetchSlot(data, size);
+  cache.prefetchRecord(data, size);
   const size_t m = cache.lookup(data, size, cached, sizeof cached, meta);
   if (m != 0 && (m != n || std::memcmp(cached, out, n) != 0 || meta.qtype != q.qtype)) __builtin_trap();
   AnswerOptions tcp;

@@ -1,5 +1,7 @@
 #include "dns/answer_cache.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
 #include <random>
 
@@ -10,6 +12,7 @@ namespace bulwark::dns {
 namespace {
 constexpr size_t kMinRing = 64 * 1024;
 constexpr size_t kBytesPerSlot = 64;
+constexpr size_t kHugePage = 2u << 20;
 
 // A record in the ring: this header, the query after its ID, the answer; padded to 8 bytes.
 struct Header {
@@ -41,10 +44,24 @@ AnswerCache::AnswerCache(size_t bytes) {
   while (slots * 2 <= bytes / kBytesPerSlot) slots *= 2;
   ringSize_ = bytes;
   slotMask_ = slots - 1;
-  ring_ = std::make_unique_for_overwrite<uint8_t[]>(bytes);  // untouched pages stay unallocated
-  slots_ = std::make_unique<Slot[]>(slots);
+  const size_t slotBytes = (slots * sizeof(Slot) + kHugePage - 1) & ~(kHugePage - 1);
+  mapSize_ = slotBytes + bytes + kHugePage;  // room to align the start to a huge page
+  map_ = ::mmap(nullptr, mapSize_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map_ == MAP_FAILED) {  // out of address space: no cache, answers built every time
+    map_ = nullptr;
+    ringSize_ = 0;
+    return;
+  }
+  const auto base = (reinterpret_cast<uintptr_t>(map_) + kHugePage - 1) & ~uintptr_t{kHugePage - 1};
+  ::madvise(reinterpret_cast<void*>(base), slotBytes + bytes, MADV_HUGEPAGE);  // best effort
+  slots_ = reinterpret_cast<Slot*>(base);
+  ring_ = reinterpret_cast<uint8_t*>(base + slotBytes);
   std::random_device rd;
   seed_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+AnswerCache::~AnswerCache() {
+  if (map_ != nullptr) ::munmap(map_, mapSize_);
 }
 
 uint64_t AnswerCache::hashOf(const uint8_t* query, size_t len) const noexcept {
@@ -62,7 +79,7 @@ size_t AnswerCache::lookup(const uint8_t* query, size_t len, uint8_t* out, size_
   const uint64_t h = hashOf(query, len);
   const Slot& s = slots_[h & slotMask_];
   if (s.pos == 0 || s.hash != h || !live(s.pos - 1)) return 0;
-  const uint8_t* rec = ring_.get() + (s.pos - 1) % ringSize_;
+  const uint8_t* rec = ring_ + (s.pos - 1) % ringSize_;
   Header hd;
   std::memcpy(&hd, rec, sizeof hd);
   if (hd.hash != h || hd.keyLen != len - 2 || hd.answerLen > cap) return 0;
@@ -77,6 +94,17 @@ size_t AnswerCache::lookup(const uint8_t* query, size_t len, uint8_t* out, size_
   return hd.answerLen;
 }
 
+void AnswerCache::prefetchSlot(const uint8_t* query, size_t len) const noexcept {
+  if (ringSize_ == 0 || len < 12 || len > kMaxQuery) return;
+  __builtin_prefetch(&slots_[hashOf(query, len) & slotMask_]);
+}
+
+void AnswerCache::prefetchRecord(const uint8_t* query, size_t len) const noexcept {
+  if (ringSize_ == 0 || len < 12 || len > kMaxQuery) return;
+  const Slot& s = slots_[hashOf(query, len) & slotMask_];
+  if (s.pos != 0) __builtin_prefetch(ring_ + (s.pos - 1) % ringSize_);
+}
+
 void AnswerCache::store(const uint8_t* query, size_t len, const uint8_t* answer, size_t answerLen,
                         const Meta& meta) noexcept {
   if (ringSize_ == 0 || len < 12 || len > kMaxQuery || answerLen < 12 || answerLen > kMaxAnswer) return;
@@ -85,7 +113,7 @@ void AnswerCache::store(const uint8_t* query, size_t len, const uint8_t* answer,
   if (writePos_ % ringSize_ + size > ringSize_) writePos_ += ringSize_ - writePos_ % ringSize_;  // wrap
   const uint64_t start = writePos_;
   writePos_ += size;
-  uint8_t* rec = ring_.get() + start % ringSize_;
+  uint8_t* rec = ring_ + start % ringSize_;
   const uint64_t h = hashOf(query, len);
   const Header hd{
       h,          meta.rrlName, static_cast<uint16_t>(keyLen), static_cast<uint16_t>(answerLen), meta.qtype,

@@ -513,6 +513,10 @@ void DnsWorker::onUdp(Socket& s) {
     }
     UdpContext ctx{snap_.get(), &m, shard_, steadyNowNs(), static_cast<uint32_t>(::time(nullptr)),
                    cache_.get()};
+    if (cache_) {
+      for (int i = 0; i < n; ++i) cache_->prefetchSlot(b.rx[i], b.rxMsgs[i].msg_len);
+      for (int i = 0; i < n; ++i) cache_->prefetchRecord(b.rx[i], b.rxMsgs[i].msg_len);
+    }
     int out = 0;
     for (int i = 0; i < n; ++i) {
       msghdr& h = b.rxMsgs[i].msg_hdr;
