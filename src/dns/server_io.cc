@@ -27,7 +27,8 @@ constexpr int kMaxBatchesPerEvent = 16;  // then the rest waits one loop iterati
 constexpr size_t kTcpReadChunk = 4096;
 constexpr int kTcpMessagesPerEvent = 256;           // then the connection waits one loop iteration (fairness)
 constexpr size_t kOutHighWater = 64 * 1024;         // stop reading queries while this much is unsent
-constexpr size_t kMaxOutBytes = 64u * 1024 * 1024;  // a transfer that outruns its reader by more is cut
+constexpr size_t kMaxOutBytes = 64u * 1024 * 1024;  // an answer backlog that outruns its reader: cut
+constexpr size_t kXfrMessagesPerTurn = 64;          // of a streamed transfer, then the next loop iteration
 constexpr std::chrono::milliseconds kAcceptRetry{100};
 
 uint64_t steadyNowNs() {
@@ -162,7 +163,8 @@ class DnsWorker::TcpConn final : public IoHandler {
         peerLen(peerLen),
         timer([this] { worker.closeConn(this, true); }),
         resume([this] {
-          readMore();
+          pump();
+          if (!closed) readMore();
           if (!closed) afterIo();
         }) {
     lastActivity = w.loop_.now();
@@ -176,6 +178,7 @@ class DnsWorker::TcpConn final : public IoHandler {
       return;
     }
     if ((events & EPOLLOUT) != 0 && out.size() > 0) flush();
+    if (!closed) pump();
     if (!closed) readMore();
     if (!closed) afterIo();
   }
@@ -192,7 +195,7 @@ class DnsWorker::TcpConn final : public IoHandler {
   void readMore() {
     budget = kTcpMessagesPerEvent;
     processInput();
-    while (!closed && !peerClosed && out.size() < kOutHighWater && budget > 0) {
+    while (!closed && !peerClosed && !axfr && out.size() < kOutHighWater && budget > 0) {
       const size_t want = in.size() >= 2 ? 2 + size_t{readU16(in.data())} : 2;  // the current message
       const size_t need = want > in.size() ? want - in.size() : 0;
       in.reserve(std::max(need, kTcpReadChunk));
@@ -214,11 +217,11 @@ class DnsWorker::TcpConn final : public IoHandler {
       worker.loop_.arm(resume, std::chrono::milliseconds(0));
       return;
     }
-    if (!closed && peerClosed && out.size() == 0) worker.closeConn(this, false);
+    if (!closed && peerClosed && !axfr && out.size() == 0) worker.closeConn(this, false);
   }
 
   void processInput() {
-    while (!closed && in.size() >= 2 && out.size() < kOutHighWater && budget > 0) {
+    while (!closed && !axfr && in.size() >= 2 && out.size() < kOutHighWater && budget > 0) {
       const size_t len = readU16(in.data());
       if (in.size() < 2 + len) break;
       --budget;
@@ -245,6 +248,32 @@ class DnsWorker::TcpConn final : public IoHandler {
       return;
     }
     if (out.cap > kOutHighWater * 2) out.release();  // after a transfer
+  }
+
+  // A streamed transfer (AXFR, or IXFR answered with the whole zone): more messages while the output queue
+  // is short, so a zone of any size takes a bounded queue, and at most kXfrMessagesPerTurn per turn, so a
+  // fast reader cannot hold the worker (the rest follows in the next loop iteration). Queries pipelined
+  // behind the transfer wait until it is complete.
+  void pump() {
+    if (!axfr || closed) return;
+    const MessageSink sink = [this](const uint8_t* msg, size_t n) { return sendFramed(msg, n); };
+    for (size_t turn = 0; !closed && axfr && out.size() < kOutHighWater; ++turn) {
+      if (turn == kXfrMessagesPerTurn) {
+        worker.loop_.arm(resume, std::chrono::milliseconds(0));
+        return;
+      }
+      lastActivity = worker.loop_.now();
+      if (!axfr->next(sink, 1)) {  // the connection failed, or a record too large for a message
+        endTransfer();
+        if (!closed) worker.closeConn(this, false);
+        return;
+      }
+      if (axfr->done()) endTransfer();
+    }
+  }
+  void endTransfer() {
+    axfr.reset();
+    xfrSnap.reset();
   }
 
   // One DNS message with its length prefix: sent at once when nothing is queued, the rest queued.
@@ -309,6 +338,8 @@ class DnsWorker::TcpConn final : public IoHandler {
   bool closed = false;
   bool peerClosed = false;
   size_t index = 0;
+  std::unique_ptr<AxfrCursor> axfr;            // a transfer being streamed, or null
+  std::shared_ptr<const DnsSnapshot> xfrSnap;  // keeps the cursor's zone alive
 };
 
 void DnsWorker::TcpConn::handleMessage(const uint8_t* pkt, size_t len) {
@@ -366,13 +397,18 @@ void DnsWorker::TcpConn::transfer(const ParsedQuery& q, const uint8_t* pkt, size
   if (zone != nullptr) {
     MessageSink sink = [this](const uint8_t* msg, size_t n) { return sendFramed(msg, n); };
     result = snap.xfr->handleTransfer(*zone, q, pkt, len, reinterpret_cast<const sockaddr*>(&peer),
-                                      /*tcp=*/true, 65535, sink);
+                                      /*tcp=*/true, 65535, sink, &axfr);
   }
   Rcode rcode = Rcode::NoError;
   if (result == XfrService::Result::Refused) rcode = Rcode::Refused;
   if (result == XfrService::Result::FormErr) rcode = Rcode::FormErr;
   m.queries[type][DnsMetrics::rcodeIndex(static_cast<uint8_t>(rcode))]->add(shard);
   if (result == XfrService::Result::Sent) m.transfers->add(shard);
+  if (axfr) {
+    xfrSnap = worker.snap_;
+    pump();
+    return;
+  }
   if (rcode == Rcode::FormErr) {
     size_t n = errorResponse(pkt, len, rcode, out, 65535);
     if (n > 0) sendFramed(out, n);

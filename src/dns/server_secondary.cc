@@ -776,7 +776,7 @@ void XfrService::onZoneLoaded(std::shared_ptr<const Zone> oldZone, std::shared_p
 
 XfrService::Result XfrService::handleTransfer(const Zone& zone, const ParsedQuery& q, const uint8_t* pkt,
                                               size_t len, const sockaddr* client, bool tcp, size_t udpSize,
-                                              const MessageSink& sink) {
+                                              const MessageSink& sink, std::unique_ptr<AxfrCursor>* stream) {
   std::shared_ptr<const ZoneState> st = state(zone.origin());
   if (!st || !transferAllowed(client, st->config.allowTransfer) || (q.qtype == kTypeAXFR && !tcp)) {
     std::lock_guard<std::mutex> g(mutex_);
@@ -787,9 +787,19 @@ XfrService::Result XfrService::handleTransfer(const Zone& zone, const ParsedQuer
     std::lock_guard<std::mutex> g(mutex_);
     ++stats_.transfersOut;
   }
-  if (q.qtype == kTypeAXFR) return buildAxfr(zone, q, sink) ? Result::Sent : Result::Aborted;
+  if (q.qtype == kTypeAXFR) {
+    if (stream != nullptr) {
+      *stream = std::make_unique<AxfrCursor>(zone, q);
+      return Result::Sent;
+    }
+    return buildAxfr(zone, q, sink) ? Result::Sent : Result::Aborted;
+  }
   uint32_t clientSerial = 0;
   if (!ixfrClientSerial(pkt, len, q, clientSerial)) return Result::FormErr;
+  if (tcp && stream != nullptr && ixfrNeedsFullZone(st->journal.get(), zone, clientSerial)) {
+    *stream = std::make_unique<AxfrCursor>(zone, q);  // the whole zone, AXFR-style (RFC 1995 §4)
+    return Result::Sent;
+  }
   return buildIxfr(st->journal.get(), zone, q, clientSerial, tcp, udpSize, sink) ? Result::Sent
                                                                                  : Result::Aborted;
 }

@@ -86,8 +86,12 @@ class XfrService {
   // not in the zone's allow_transfer (the caller then answers REFUSED); FormErr for an IXFR without a
   // usable SOA in its authority section. Otherwise the messages go to `sink` (several for TCP).
   // `udpSize` is the client's UDP limit (IXFR over UDP only; AXFR over UDP should be refused by the caller).
+  // With `stream` (TCP only), a whole-zone reply (AXFR, or IXFR from a serial the journal cannot reach) is
+  // not sent: *stream gets a cursor over `zone` for the caller to send as its client reads, and `zone` must
+  // outlive it.
   Result handleTransfer(const Zone& zone, const ParsedQuery& q, const uint8_t* pkt, size_t len,
-                        const sockaddr* client, bool tcp, size_t udpSize, const MessageSink& sink);
+                        const sockaddr* client, bool tcp, size_t udpSize, const MessageSink& sink,
+                        std::unique_ptr<AxfrCursor>* stream = nullptr);
 
   // A NOTIFY (opcode 4) query. For a secondary zone and a sender with the primary's address: NOERROR and a
   // refresh is scheduled; otherwise REFUSED (NOTAUTH when we do not have the zone at all). Writes the

@@ -140,7 +140,7 @@ class XfrStream {
  public:
   XfrStream(const ParsedQuery& q, const MessageSink& sink, size_t chunkBytes)
       : q_(q),
-        sink_(sink),
+        sink_(&sink),
         chunk_(std::max<size_t>(chunkBytes, 512)),
         buf_(65535),
         w_(buf_.data(), buf_.size()) {
@@ -169,6 +169,8 @@ class XfrStream {
   }
   bool finish() { return !failed_ && flush(); }
   size_t messages() const { return messages_; }
+  // The sink for the messages from here on (a cursor is resumed with the caller's sink of the moment).
+  void setSink(const MessageSink& sink) { sink_ = &sink; }
 
  private:
   static constexpr size_t kOptReserve = 11;
@@ -205,15 +207,15 @@ class XfrStream {
       n += kOptReserve;
     }
     ++messages_;
-    return sink_(buf_.data(), n) || fail();
+    return (*sink_)(buf_.data(), n) || fail();
   }
   bool fail() {
     failed_ = true;
     return false;
   }
 
-  const ParsedQuery& q_;
-  const MessageSink& sink_;
+  const ParsedQuery q_;  // a copy: a cursor outlives the packet (only the header and question are used)
+  const MessageSink* sink_;
   size_t chunk_;
   std::vector<uint8_t> buf_;
   MessageWriter w_;
@@ -227,26 +229,106 @@ class XfrStream {
 
 // ---- AXFR ---------------------------------------------------------------------------------------------
 
-bool buildAxfr(const Zone& zone, const ParsedQuery& query, const MessageSink& sink, const XfrLimits& limits) {
-  XfrStream s(query, sink, limits.chunkBytes);
-  bool ok = true;
-  RecordView soa{};
-  bool haveSoa = false;
-  zone.forEachRecord([&](const RecordView& r) {
-    if (!ok) return;
-    if (!haveSoa && r.type == kTypeSOA) {
-      soa = r;
-      haveSoa = true;
+// The records in Zone::forEachRecord's order (the apex SOA, then every node's RRsets but that SOA), then the
+// SOA again; resumable after any record.
+struct AxfrCursor::Impl {
+  Impl(const Zone& z, const ParsedQuery& q, const XfrLimits& limits)
+      : zone(z), stream(q, noSink_, limits.chunkBytes), apex(z.nodeName(*z.apex())) {}
+
+  enum class Phase { Soa, Nodes, TrailingSoa, Done, Failed };
+  static bool noSink(const uint8_t*, size_t) { return false; }
+
+  const Zone& zone;
+  const MessageSink noSink_ = noSink;
+  XfrStream stream;
+  Name apex;
+  Name owner;  // the current node's name
+  Phase phase = Phase::Soa;
+  size_t node = 0;
+  uint32_t rrset = 0;
+  uint16_t rd = 0;
+  bool ownerSet = false;
+
+  bool add(const Name& name, const Zone::RRset& set, uint16_t i) {
+    const Zone::Rdata& r = zone.rdata(set, i);
+    return stream.add(name, set.type, kClassIN, r.ttl, zone.rdataBytes(r), r.len);
+  }
+
+  // One record (or a step past an exhausted node or RRset); false when the stream failed.
+  bool step() {
+    switch (phase) {
+      case Phase::Soa: {
+        const Zone::RRset& soa = zone.soa();
+        if (rd < soa.count) return add(apex, soa, rd++);
+        phase = Phase::Nodes;
+        rd = 0;
+        return true;
+      }
+      case Phase::Nodes: {
+        if (node >= zone.nodeCount()) {
+          phase = Phase::TrailingSoa;
+          return true;
+        }
+        const Zone::Node& n = *zone.node(static_cast<uint32_t>(node));
+        if (rrset >= n.rrsetCount) {
+          ++node;
+          rrset = 0;
+          rd = 0;
+          ownerSet = false;
+          return true;
+        }
+        const Zone::RRset& set = zone.rrsets(n)[rrset];
+        if (rd >= set.count || (&n == zone.apex() && set.type == kTypeSOA)) {
+          ++rrset;
+          rd = 0;
+          return true;
+        }
+        if (!ownerSet) {
+          owner = zone.nodeName(n);
+          ownerSet = true;
+        }
+        return add(owner, set, rd++);
+      }
+      case Phase::TrailingSoa: {
+        // The trailing SOA: the apex owner from the zone (stable), rdata from the zone blob (stable).
+        phase = Phase::Done;
+        if (!add(apex, zone.soa(), 0) || !stream.finish()) return false;
+        return true;
+      }
+      case Phase::Done:
+      case Phase::Failed:
+        return true;
     }
-    ok = s.add(*r.owner, r.type, r.rclass, r.ttl, r.rdata, r.rdlen);
-  });
-  if (!ok || !haveSoa) return false;
-  // The trailing SOA: the apex owner from the zone (stable), rdata from the zone blob (stable).
-  const Zone::RRset& set = zone.soa();
-  const Zone::Rdata& rd = zone.rdata(set, 0);
-  Name apex = zone.nodeName(*zone.apex());
-  if (!s.add(apex, kTypeSOA, kClassIN, rd.ttl, zone.rdataBytes(rd), rd.len)) return false;
-  return s.finish();
+    return true;
+  }
+};
+
+AxfrCursor::AxfrCursor(const Zone& zone, const ParsedQuery& query, const XfrLimits& limits)
+    : impl_(std::make_unique<Impl>(zone, query, limits)) {}
+
+AxfrCursor::~AxfrCursor() = default;
+
+bool AxfrCursor::done() const noexcept { return impl_->phase == Impl::Phase::Done; }
+
+bool AxfrCursor::next(const MessageSink& sink, size_t maxMessages) {
+  Impl& c = *impl_;
+  if (c.phase == Impl::Phase::Failed) return false;
+  c.stream.setSink(sink);
+  const size_t start = c.stream.messages();
+  while (c.phase != Impl::Phase::Done && c.stream.messages() - start < maxMessages) {
+    if (!c.step()) {
+      c.phase = Impl::Phase::Failed;
+      c.stream.setSink(c.noSink_);
+      return false;
+    }
+  }
+  c.stream.setSink(c.noSink_);  // the caller's sink may not outlive this call
+  return true;
+}
+
+bool buildAxfr(const Zone& zone, const ParsedQuery& query, const MessageSink& sink, const XfrLimits& limits) {
+  AxfrCursor cursor(zone, query, limits);
+  return cursor.next(sink, SIZE_MAX) && cursor.done();
 }
 
 // ---- IXFR ---------------------------------------------------------------------------------------------
@@ -305,6 +387,12 @@ bool ixfrStream(const std::vector<const JournalDelta*>& chain, const OwnedRecord
 }
 
 }  // namespace
+
+bool ixfrNeedsFullZone(const Journal* journal, const Zone& current, uint32_t clientSerial) {
+  if (clientSerial == current.serial() || serialGreater(clientSerial, current.serial())) return false;
+  std::vector<const JournalDelta*> chain;
+  return journal == nullptr || !journal->chain(clientSerial, current.serial(), chain);
+}
 
 bool buildIxfr(const Journal* journal, const Zone& current, const ParsedQuery& query, uint32_t clientSerial,
                bool tcp, size_t udpSize, const MessageSink& sink, const XfrLimits& limits) {

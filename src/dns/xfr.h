@@ -67,6 +67,29 @@ struct XfrLimits {
 bool buildAxfr(const Zone& zone, const ParsedQuery& query, const MessageSink& sink,
                const XfrLimits& limits = {});
 
+// The same AXFR reply a few messages at a time, so that a server sends a large zone as its reader drains it
+// instead of building all of it at once (docs/dns-transfers.md). `zone` must outlive the cursor; the query's
+// header and question are copied.
+class AxfrCursor {
+ public:
+  AxfrCursor(const Zone& zone, const ParsedQuery& query, const XfrLimits& limits = {});
+  ~AxfrCursor();
+  AxfrCursor(const AxfrCursor&) = delete;
+  AxfrCursor& operator=(const AxfrCursor&) = delete;
+  // Up to `maxMessages` more messages to `sink` (kept only during the call). False when the sink refused
+  // one or a record does not fit in a message: the transfer is then over, incomplete.
+  bool next(const MessageSink& sink, size_t maxMessages);
+  bool done() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// An IXFR that is answered with the whole zone (AXFR-style): the client's serial is older than the current
+// one and `journal` (may be null) cannot bridge the gap.
+bool ixfrNeedsFullZone(const Journal* journal, const Zone& current, uint32_t clientSerial);
+
 // The serial of the SOA in an IXFR query's authority section (RFC 1995 §3). False when it is missing or
 // malformed (the server then answers FORMERR).
 bool ixfrClientSerial(const uint8_t* pkt, size_t len, const ParsedQuery& query, uint32_t& serial);

@@ -237,6 +237,49 @@ TEST(Axfr, SinkAbortStopsTheStream) {
   EXPECT_EQ(calls, 2);
 }
 
+// The cursor that the TCP server streams with: one message per call gives the very bytes of buildAxfr, the
+// query having gone away in between (the cursor keeps its own copy), and a refused message ends it.
+TEST(Axfr, CursorGivesTheSameMessagesOneAtATime) {
+  auto z = load(zoneText(3, "", 3000));
+  Collected whole;
+  {
+    Query q;
+    makeQuery(q, kTypeAXFR, 77);
+    q.q.hasEdns = true;
+    ASSERT_TRUE(buildAxfr(*z, q.q, whole.sink()));
+  }
+  ASSERT_GT(whole.messages.size(), 3u);
+  std::unique_ptr<AxfrCursor> cursor;
+  {
+    Query q;
+    makeQuery(q, kTypeAXFR, 77);
+    q.q.hasEdns = true;
+    cursor = std::make_unique<AxfrCursor>(*z, q.q);
+  }
+  Collected parts;
+  size_t calls = 0;
+  while (!cursor->done()) {
+    const size_t before = parts.messages.size();
+    ASSERT_TRUE(cursor->next(parts.sink(), 1));
+    EXPECT_LE(parts.messages.size(), before + 1);
+    ASSERT_LT(++calls, 10 * whole.messages.size());
+  }
+  EXPECT_EQ(parts.messages, whole.messages);
+  EXPECT_TRUE(cursor->next(parts.sink(), 1));  // done: nothing more
+  EXPECT_EQ(parts.messages.size(), whole.messages.size());
+
+  AxfrCursor refused(*z, [] {
+    Query q;
+    makeQuery(q, kTypeAXFR, 1);
+    return q.q;
+  }());
+  int sent = 0;
+  EXPECT_TRUE(refused.next([&](const uint8_t*, size_t) { return ++sent < 100; }, 1));
+  EXPECT_FALSE(refused.next([&](const uint8_t*, size_t) { return false; }, 1));
+  EXPECT_FALSE(refused.next([&](const uint8_t*, size_t) { return true; }, 1));  // over for good
+  EXPECT_FALSE(refused.done());
+}
+
 TEST(Ixfr, ClientSerialFromAuthority) {
   auto z = load(zoneText(42));
   OwnedRecord soa = soaOf(*z);
@@ -360,6 +403,15 @@ TEST(Ixfr, UnknownSerialFallsBackToAxfrStyle) {
     ASSERT_TRUE(back) << err;
     EXPECT_TRUE(sameContent(*back, *v.v3));
   }
+}
+
+TEST(Ixfr, NeedsTheFullZoneOnlyWhenTheJournalCannotBridge) {
+  Versions v;
+  EXPECT_FALSE(ixfrNeedsFullZone(&v.journal, *v.v3, v.v1->serial()));   // in the journal
+  EXPECT_FALSE(ixfrNeedsFullZone(&v.journal, *v.v3, v.v3->serial()));   // up to date
+  EXPECT_FALSE(ixfrNeedsFullZone(nullptr, *v.v3, v.v3->serial() + 5));  // newer than ours: our SOA
+  EXPECT_TRUE(ixfrNeedsFullZone(&v.journal, *v.v3, 50));
+  EXPECT_TRUE(ixfrNeedsFullZone(nullptr, *v.v3, v.v1->serial()));
 }
 
 TEST(Ixfr, UdpFitsOrSingleSoa) {

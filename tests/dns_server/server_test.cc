@@ -20,6 +20,7 @@
 
 #include "dns/answer.h"
 #include "dns/wire.h"
+#include "dns/xfr.h"
 
 namespace bulwark::dns {
 namespace {
@@ -514,6 +515,72 @@ TEST_F(Live, LongTcpPipelineIsAnsweredAcrossLoopIterations) {
   }
   writer.join();
   EXPECT_EQ(answered, kCount);
+  ::close(fd);
+}
+
+// A large AXFR is streamed as the client reads (docs/dns-transfers.md): a client that stops reading holds
+// neither the worker (UDP is answered meanwhile) nor a copy of the zone; once it reads, it gets the whole
+// zone, SOA first and last, and a query pipelined behind the AXFR is answered after it.
+TEST_F(Live, LargeAxfrIsStreamedAsTheClientReads) {
+  constexpr int kHosts = 40000;
+  std::string text = kZoneText;
+  for (int i = 0; i < kHosts; ++i) {
+    text += "h" + std::to_string(i) + " A 192.0.2." + std::to_string(i % 250 + 1) + "\n";
+  }
+  DnsConfig c = config(dir.file("z.zone", text), port);
+  c.zones[0].allowTransfer = {"127.0.0.1"};
+  start(c);
+
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in a = client("127.0.0.1");
+  a.sin_port = htons(port);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  std::vector<uint8_t> q = framed(query("example.com", kTypeAXFR, 0x4242));
+  std::vector<uint8_t> after = framed(query("www.example.com", kTypeA, 0x4343));
+  q.insert(q.end(), after.begin(), after.end());
+  ASSERT_EQ(::send(fd, q.data(), q.size(), 0), static_cast<ssize_t>(q.size()));
+
+  // Not reading: the transfer waits for us, UDP does not.
+  int u = ::socket(AF_INET, SOCK_DGRAM, 0);
+  timeval utv{1, 0};
+  ::setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &utv, sizeof utv);
+  for (int i = 0; i < 20; ++i) {
+    auto uq = query("www.example.com", kTypeA, static_cast<uint16_t>(i));
+    ASSERT_EQ(::sendto(u, uq.data(), uq.size(), 0, reinterpret_cast<sockaddr*>(&a), sizeof a),
+              static_cast<ssize_t>(uq.size()));
+    uint8_t buf[512];
+    ASSERT_GE(::recv(u, buf, sizeof buf, 0), 12) << i;
+    EXPECT_EQ(readU16(buf), i);
+    std::this_thread::sleep_for(10ms);
+  }
+  ::close(u);
+
+  size_t records = 0, messages = 0, soas = 0;
+  for (;;) {
+    auto m = readFramed(fd);
+    ASSERT_GE(m.size(), 12u) << "after " << messages << " messages";
+    ++messages;
+    if (readU16(m.data()) == 0x4343) {  // the pipelined query, answered after the transfer
+      EXPECT_EQ(ancount(m.data()), 1);
+      break;
+    }
+    ASSERT_EQ(readU16(m.data()), 0x4242);
+    std::vector<OwnedRecord> recs;
+    ASSERT_TRUE(parseAnswerRecords(m.data(), m.size(), recs));
+    for (const OwnedRecord& r : recs) soas += r.type == kTypeSOA ? 1 : 0;
+    if (records == 0) {
+      ASSERT_FALSE(recs.empty());
+      EXPECT_EQ(recs.front().type, kTypeSOA);
+    }
+    records += recs.size();
+  }
+  EXPECT_EQ(soas, 2u);
+  EXPECT_EQ(records, 4u + kHosts + 1);  // the zone's records and the closing SOA
+  EXPECT_GT(messages, 10u);
   ::close(fd);
 }
 
