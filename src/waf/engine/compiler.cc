@@ -62,12 +62,40 @@ std::shared_ptr<SelectorRegex> SelectorRegex::compile(const std::string& pattern
   r->pattern_ = pattern;
   r->code_ = re;
   r->id_ = gNextSelectorId.fetch_add(1, std::memory_order_relaxed);
+  // A pattern of letters, digits and '_' only (optionally anchored with '^'), as CRS's `/__utm/` and
+  // `/^header_name_/`, is a caseless substring (prefix) test: answered without PCRE2 or the memo. A
+  // trailing `.*` or `c*` may match nothing, so it does not change the answer of an unanchored-end
+  // search (`/paramcounter_.*/`, `/MULTIPART_HEADERS_CONTENT_TYPES_*/`).
+  std::string_view lit = pattern;
+  const bool anchored = !lit.empty() && lit.front() == '^';
+  if (anchored) lit.remove_prefix(1);
+  while (lit.size() >= 2 && lit.back() == '*' && lit[lit.size() - 2] != '\\') lit.remove_suffix(2);
+  const bool plain = !lit.empty() && std::all_of(lit.begin(), lit.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+  if (plain) {
+    r->literal_ = asciiLower(lit);
+    r->literalKind_ = anchored ? LiteralKind::kPrefix : LiteralKind::kContains;
+  }
   return r;
 }
 
 SelectorRegex::~SelectorRegex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
 
 bool SelectorRegex::matches(std::string_view key) const {
+  if (literalKind_ != LiteralKind::kNone) {
+    const std::size_t n = literal_.size();
+    if (key.size() < n) return false;
+    const std::size_t last = literalKind_ == LiteralKind::kPrefix ? 0 : key.size() - n;
+    const char first = literal_[0];
+    for (std::size_t at = 0; at <= last; ++at) {
+      if (asciiLowerChar(key[at]) != first) continue;
+      std::size_t i = 1;
+      while (i < n && asciiLowerChar(key[at + i]) == literal_[i]) ++i;
+      if (i == n) return true;
+    }
+    return false;
+  }
   SelectorMemo* memo = nullptr;
   if (key.size() <= SelectorMemo::kMaxKey) {
     const uint64_t h = mix64(fnv1a(kFnvOffset ^ id_, key));

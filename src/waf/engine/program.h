@@ -35,6 +35,9 @@ class SelectorRegex {
  private:
   SelectorRegex() = default;
   std::string pattern_;
+  enum class LiteralKind : uint8_t { kNone, kPrefix, kContains };
+  LiteralKind literalKind_ = LiteralKind::kNone;  // the pattern is a plain (lower-cased) literal_
+  std::string literal_;
   void* code_ = nullptr;  // pcre2_code*
   uint64_t id_ = 0;       // unique per compiled selector in the process, for the per-thread answer memo
 };

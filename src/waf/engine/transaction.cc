@@ -127,37 +127,249 @@ const char* severityName(int severity) noexcept {
 // ---------------------------------------------------------------------------------------------------------
 // Collection
 
+namespace {
+// Lower-cases a key into a stack buffer (long keys fall back to a string): looking a key up allocates
+// nothing.
+class LowerKey {
+ public:
+  explicit LowerKey(std::string_view key) {
+    if (key.size() <= sizeof buf_) {
+      for (std::size_t i = 0; i < key.size(); ++i) buf_[i] = asciiLowerChar(key[i]);
+      view_ = std::string_view(buf_, key.size());
+    } else {
+      long_ = asciiLower(key);
+      view_ = long_;
+    }
+  }
+  std::string_view view() const noexcept { return view_; }
+
+ private:
+  char buf_[96];
+  std::string long_;
+  std::string_view view_;
+};
+}  // namespace
+
+Collection::Slot* Collection::slotFor(std::string_view lkey, uint64_t hash) {
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t h = static_cast<std::size_t>(mix64(hash));; ++h) {
+    Slot& s = slots_[h & mask];
+    if (s.first < 0) return &s;
+    const KeyValue& kv = items_[static_cast<std::size_t>(s.first)];
+    if (kv.hash == hash && kv.lkey == lkey) return &s;
+  }
+}
+
+int32_t Collection::firstIndex(std::string_view lkey, uint64_t hash) const {
+  return const_cast<Collection*>(this)->slotFor(lkey, hash)->first;
+}
+
+void Collection::reindex() {
+  std::size_t size = 16;
+  while (size < items_.size() * 2 + 2) size *= 2;
+  slots_.assign(size, Slot{});
+  distinct_ = 0;
+  for (std::size_t i = 0; i < items_.size(); ++i) {
+    KeyValue& kv = items_[i];
+    kv.nextSame = -1;
+    Slot* s = slotFor(kv.lkey, kv.hash);
+    if (s->first < 0) {
+      s->first = static_cast<int32_t>(i);
+      ++distinct_;
+    } else {
+      items_[static_cast<std::size_t>(s->last)].nextSame = static_cast<int32_t>(i);
+    }
+    s->last = static_cast<int32_t>(i);
+  }
+}
+
+void Collection::append(std::string_view key, std::string&& lkey, std::string_view value, uint64_t hash) {
+  items_.push_back(KeyValue{std::string(key), std::move(lkey), std::string(value), hash, -1});
+  if (slots_.empty()) {
+    if (items_.size() >= kIndexFrom) reindex();
+    return;
+  }
+  if ((distinct_ + 1) * 2 > slots_.size()) {
+    reindex();  // links the new item too
+    return;
+  }
+  const auto i = static_cast<int32_t>(items_.size() - 1);
+  const KeyValue& kv = items_.back();
+  Slot* s = slotFor(kv.lkey, kv.hash);
+  if (s->first < 0) {
+    s->first = i;
+    ++distinct_;
+  } else {
+    items_[static_cast<std::size_t>(s->last)].nextSame = i;
+  }
+  s->last = i;
+}
+
 void Collection::add(std::string_view key, std::string_view value) {
   std::string lk = lower(key);
   const uint64_t h = keyHash(lk);
-  items_.push_back(KeyValue{std::string(key), std::move(lk), std::string(value), h});
+  append(key, std::move(lk), value, h);
 }
 
 void Collection::set(std::string_view key, std::string_view value) {
-  std::string lk = lower(key);
-  const uint64_t h = keyHash(lk);
-  for (auto& kv : items_) {
-    if (kv.hash == h && kv.lkey == lk) {
-      kv.value.assign(value);
-      return;
+  const LowerKey lk(key);
+  const uint64_t h = keyHash(lk.view());
+  if (slots_.empty()) {
+    for (auto& kv : items_) {
+      if (kv.hash == h && kv.lkey == lk.view()) {
+        kv.value.assign(value);
+        return;
+      }
     }
+  } else if (const int32_t i = firstIndex(lk.view(), h); i >= 0) {
+    items_[static_cast<std::size_t>(i)].value.assign(value);
+    return;
   }
-  items_.push_back(KeyValue{std::string(key), std::move(lk), std::string(value), h});
+  append(key, std::string(lk.view()), value, h);
 }
 
 void Collection::remove(std::string_view lkey) {
+  if (find(lkey) == nullptr) return;
   const uint64_t h = keyHash(lkey);
   items_.erase(std::remove_if(items_.begin(), items_.end(),
                               [&](const KeyValue& kv) { return kv.hash == h && kv.lkey == lkey; }),
                items_.end());
+  if (!slots_.empty()) reindex();
 }
 
 const KeyValue* Collection::find(std::string_view lkey) const {
   const uint64_t h = keyHash(lkey);
+  if (!slots_.empty()) {
+    const int32_t i = firstIndex(lkey, h);
+    return i < 0 ? nullptr : &items_[static_cast<std::size_t>(i)];
+  }
   for (const auto& kv : items_) {
     if (kv.hash == h && kv.lkey == lkey) return &kv;
   }
   return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// TextArena
+
+std::string_view TextArena::copy(std::string_view s) {
+  if (s.empty()) return std::string_view("", 0);
+  char* p = nullptr;
+  if (s.size() > kBlock / 4) {
+    large_.push_back(std::make_unique_for_overwrite<char[]>(s.size()));
+    p = large_.back().get();
+  } else {
+    if (blocks_.empty() || used_ + s.size() > kBlock) {
+      if (!blocks_.empty()) ++current_;
+      if (current_ == blocks_.size()) blocks_.push_back(std::make_unique_for_overwrite<char[]>(kBlock));
+      used_ = 0;
+    }
+    p = blocks_[current_].get() + used_;
+    used_ += s.size();
+  }
+  std::memcpy(p, s.data(), s.size());
+  return std::string_view(p, s.size());
+}
+
+void TextArena::reset() {
+  large_.clear();
+  if (blocks_.size() > kKeepBlocks) blocks_.resize(kKeepBlocks);
+  current_ = 0;
+  used_ = 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Per-thread buffer reuse
+
+struct Transaction::Reusable {
+  uint32_t generation = 1;
+  uint32_t dataVersion = 0;
+  TextArena text;
+  std::vector<TransformSlot> transformIndex;
+  std::vector<CachedValue> transformValues;
+  std::vector<uint64_t> prefilterBits;
+  std::vector<UnionBits> unionBits;
+  std::vector<Candidate> candidates;
+  std::vector<Candidate> unionScratch;
+  std::vector<PendingMatch> pendingMatched;
+  std::string pendingText;
+  std::string tfScratch[2];
+  std::string opScratch;
+  std::string macroScratch;
+};
+
+namespace {
+// Transactions on a thread reuse each other's buffers; a worker with many transactions in flight keeps at
+// most kPoolSize sets, and a set that grew unusually big is not kept (bounded memory per thread).
+constexpr std::size_t kPoolSize = 4;
+constexpr std::size_t kKeepIndexSlots = 8192;
+constexpr std::size_t kKeepItems = 8192;
+constexpr std::size_t kKeepText = 65536;
+
+template <class T>
+void keepBounded(T& to, T& from, std::size_t limit) {
+  from.clear();
+  if (from.capacity() <= limit) to = std::move(from);
+}
+}  // namespace
+
+std::vector<std::unique_ptr<Transaction::Reusable>>& Transaction::reusablePool() {
+  thread_local std::vector<std::unique_ptr<Reusable>> pool;
+  return pool;
+}
+
+void Transaction::takeBuffers() {
+  auto& pool = reusablePool();
+  if (pool.empty()) {
+    reusable_ = std::make_unique<Reusable>();
+    return;
+  }
+  reusable_ = std::move(pool.back());
+  pool.pop_back();
+  Reusable& r = *reusable_;
+  // Index slots and union entries of earlier transactions carry older generations and versions: unused.
+  generation_ = r.generation + 1;
+  if (generation_ == 0) {
+    r.transformIndex.clear();
+    generation_ = 1;
+  }
+  dataVersion_ = r.dataVersion;
+  text_ = std::move(r.text);
+  transformIndex_ = std::move(r.transformIndex);
+  transformValues_ = std::move(r.transformValues);
+  prefilterBits_ = std::move(r.prefilterBits);
+  unionBits_ = std::move(r.unionBits);
+  candidates_ = std::move(r.candidates);
+  unionScratch_ = std::move(r.unionScratch);
+  pendingMatched_ = std::move(r.pendingMatched);
+  pendingText_ = std::move(r.pendingText);
+  tfScratch_[0] = std::move(r.tfScratch[0]);
+  tfScratch_[1] = std::move(r.tfScratch[1]);
+  opScratch_ = std::move(r.opScratch);
+  macroScratch_ = std::move(r.macroScratch);
+}
+
+void Transaction::returnBuffers() {
+  auto& pool = reusablePool();
+  if (reusable_ == nullptr || pool.size() >= kPoolSize) return;
+  Reusable& r = *reusable_;
+  r.generation = generation_;
+  r.dataVersion = dataVersion_;
+  text_.reset();
+  r.text = std::move(text_);
+  if (transformIndex_.size() <= kKeepIndexSlots) r.transformIndex = std::move(transformIndex_);
+  keepBounded(r.transformValues, transformValues_, kKeepItems);
+  keepBounded(r.prefilterBits, prefilterBits_, kKeepItems);
+  if (unionBits_.size() <= kKeepItems) r.unionBits = std::move(unionBits_);  // kept: entries are versioned
+  keepBounded(r.candidates, candidates_, kKeepItems);
+  keepBounded(r.unionScratch, unionScratch_, kKeepItems);
+  keepBounded(r.pendingMatched, pendingMatched_, kKeepItems);
+  keepBounded(r.pendingText, pendingText_, kKeepText);
+  keepBounded(r.tfScratch[0], tfScratch_[0], kKeepText);
+  keepBounded(r.tfScratch[1], tfScratch_[1], kKeepText);
+  keepBounded(r.opScratch, opScratch_, kKeepText);
+  keepBounded(r.macroScratch, macroScratch_, kKeepText);
+  pool.push_back(std::move(reusable_));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -173,6 +385,7 @@ Transaction::Transaction(std::shared_ptr<const Program> program, TxInfo info)
       auditEngine_(program_->audit.engine),
       auditParts_(program_->audit.parts),
       start_(std::chrono::steady_clock::now()) {
+  takeBuffers();
   if (program_->prefilter) prefilter_ = program_->prefilter->acquire();
   setScalar(VariableId::kRemoteAddr, info_.clientAddress);
   setScalar(VariableId::kUserAgentIp, info_.clientAddress);
@@ -199,12 +412,12 @@ Transaction::Transaction(std::shared_ptr<const Program> program, TxInfo info)
   }
 }
 
-Transaction::~Transaction() { persistCollections(); }
-
-std::string_view Transaction::store(std::string s) {
-  arena_.push_back(std::move(s));
-  return arena_.back();
+Transaction::~Transaction() {
+  persistCollections();
+  returnBuffers();
 }
+
+std::string_view Transaction::store(std::string_view s) { return text_.copy(s); }
 
 void Transaction::setRequestLine(std::string_view method, std::string_view uri, std::string_view protocol) {
   setScalar(VariableId::kRequestMethod, method);
@@ -618,9 +831,7 @@ void Transaction::collectFrom(const Collection& c, VariableId var, const Target&
   // change them while its candidates are still being evaluated (setvar, or a match adding MATCHED_VARS).
   const bool copy = !isRequestData(var) &&
                     (copyMutable_ || var == VariableId::kMatchedVars || var == VariableId::kMatchedVarsNames);
-  for (const KeyValue& kv : c.items()) {
-    if (!t.key.empty() && (kv.hash != t.keyHash || kv.lkey != t.key)) continue;
-    if (t.regex && !t.regex->matches(kv.lkey)) continue;
+  auto add = [&](const KeyValue& kv) {
     std::string_view key = kv.key;
     std::string_view lkey = kv.lkey;
     std::string_view value = names ? std::string_view(kv.key) : std::string_view(kv.value);
@@ -630,6 +841,20 @@ void Transaction::collectFrom(const Collection& c, VariableId var, const Target&
       value = names ? key : store(kv.value);
     }
     out.push_back(Candidate{var, key, lkey, value});
+  };
+  if (!t.key.empty()) {
+    if (t.regex) {
+      c.forEachWithKey(t.key, t.keyHash, [&](const KeyValue& kv) {
+        if (t.regex->matches(kv.lkey)) add(kv);
+      });
+    } else {
+      c.forEachWithKey(t.key, t.keyHash, add);
+    }
+    return;
+  }
+  for (const KeyValue& kv : c.items()) {
+    if (t.regex && !t.regex->matches(kv.lkey)) continue;
+    add(kv);
   }
 }
 
@@ -760,9 +985,9 @@ Transaction::CachedValue& Transaction::cachedTransform(const Rule& link, const C
   std::size_t h = transformSlotHash(c.value.data(), c.value.size(), link.transformChainId);
   for (;; ++h) {
     TransformSlot& slot = transformIndex_[h & mask];
-    if (slot.chain < 0) {
+    if (slot.generation != generation_) {
       slot = TransformSlot{c.value.data(), c.value.size(), link.transformChainId,
-                           static_cast<uint32_t>(transformValues_.size())};
+                           static_cast<uint32_t>(transformValues_.size()), generation_};
       break;
     }
     if (slot.data == c.value.data() && slot.size == c.value.size() && slot.chain == link.transformChainId) {
@@ -777,8 +1002,7 @@ Transaction::CachedValue& Transaction::cachedTransform(const Rule& link, const C
   // Intermediate results live in two scratch strings that keep their capacity across calls: only the
   // final value is allocated (and only when it does not fit the string's inline buffer).
   std::string_view cur = applyTransforms(link, c.value);
-  cv.storage.assign(cur);
-  cv.view = cv.storage;
+  cv.view = text_.copy(cur);
   return cv;
 }
 
@@ -788,9 +1012,9 @@ void Transaction::growTransformIndex() {
   transformIndex_.assign(old.empty() ? 2048 : old.size() * 2, TransformSlot{});
   const std::size_t mask = transformIndex_.size() - 1;
   for (const TransformSlot& o : old) {
-    if (o.chain < 0) continue;
+    if (o.generation != generation_) continue;
     std::size_t h = transformSlotHash(o.data, o.size, o.chain);
-    while (transformIndex_[h & mask].chain >= 0) ++h;
+    while (transformIndex_[h & mask].generation == generation_) ++h;
     transformIndex_[h & mask] = o;
   }
 }
@@ -845,7 +1069,8 @@ void Transaction::unsetCapture(int index) {
 const uint64_t* Transaction::unionBits(const Rule& starter, const Rule& link, VariableId var) {
   const PrefilterPlan& plan = program_->prefilter->plan();
   const std::size_t kVars = static_cast<std::size_t>(VariableId::kCount);
-  if (unionBits_.empty()) unionBits_.assign(plan.groups.size() * kVars, UnionBits{});
+  if (unionBits_.size() != plan.groups.size() * kVars)
+    unionBits_.assign(plan.groups.size() * kVars, UnionBits{});
   UnionBits& u =
       unionBits_[static_cast<std::size_t>(link.prefilterGroup) * kVars + static_cast<std::size_t>(var)];
   if (u.version != dataVersion_) {
@@ -992,12 +1217,16 @@ void Transaction::buildMatchedVars() {
 }
 
 void Transaction::runActions(const Rule& link) {
-  std::string key;
-  std::string val;
+  // Scratch strings that keep their capacity (actions never run recursively).
+  std::string& key = actionScratch_[0];
+  std::string& val = actionScratch_[1];
+  std::string& k = actionScratch_[2];
   for (const InitCol& ic : link.initcols) initCollection(ic.collection, expandMacro(ic.key, *this, key));
   for (const SetVar& sv : link.setvars) {
     Collection& col = collections_[idx(sv.collection)];
-    std::string k = lower(expandMacro(sv.key, *this, key));
+    const std::string_view expandedKey = expandMacro(sv.key, *this, key);
+    k.resize(expandedKey.size());
+    for (std::size_t i = 0; i < expandedKey.size(); ++i) k[i] = asciiLowerChar(expandedKey[i]);
     if (isPersistent(sv.collection)) {
       Persistent& p = persistent_[persistentIndex(sv.collection)];
       p.dirty = true;
@@ -1014,7 +1243,10 @@ void Transaction::runActions(const Rule& link) {
       const KeyValue* old = col.find(k);
       int64_t base = old ? secLangInt(old->value) : 0;
       int64_t delta = secLangInt(v);
-      col.set(k, std::to_string(sv.op == SetVar::Op::kAdd ? base + delta : base - delta));
+      char digits[24];
+      const auto r = std::to_chars(digits, digits + sizeof digits,
+                                   sv.op == SetVar::Op::kAdd ? base + delta : base - delta);
+      col.set(k, std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
     }
   }
   for (const auto& [k, v] : link.setenvs) {
@@ -1169,7 +1401,7 @@ void Transaction::resolveVariable(VariableId v, std::string_view key, std::strin
   auto fromCollection = [&](VariableId c) {
     if (key.empty()) return;
     if (c == VariableId::kMatchedVars) buildMatchedVars();
-    const KeyValue* kv = collections_[idx(c)].find(lower(key));
+    const KeyValue* kv = collections_[idx(c)].find(LowerKey(key).view());
     if (kv) out += kv->value;
   };
   switch (v) {

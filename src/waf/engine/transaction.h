@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,10 +24,14 @@ struct KeyValue {
   std::string key;   // as received
   std::string lkey;  // lower-cased, for selector matching
   std::string value;
-  uint64_t hash = 0;  // keyHash(lkey)
+  uint64_t hash = 0;      // keyHash(lkey)
+  int32_t nextSame = -1;  // index of the next item with the same lkey (kept by Collection), -1: none
 };
 
 // An ordered multimap with case-insensitive keys (ModSecurity collections keep duplicates and order).
+// Past a few items it keeps an index from lower-cased key to the first and last item with that key (items
+// with the same key are linked in order), so keyed reads (TX:score, REQUEST_HEADERS:Host) do not walk the
+// whole collection.
 class Collection {
  public:
   void add(std::string_view key, std::string_view value);
@@ -38,10 +41,54 @@ class Collection {
   const KeyValue* find(std::string_view lkey) const;
   const std::vector<KeyValue>& items() const noexcept { return items_; }
   std::size_t size() const noexcept { return items_.size(); }
-  void clear() { items_.clear(); }
+  void clear() {
+    items_.clear();
+    slots_.clear();
+  }
+  // Calls f(item) for each item whose lower-cased key is `lkey` (hash: keyHash(lkey)), in order.
+  template <class F>
+  void forEachWithKey(std::string_view lkey, uint64_t hash, F&& f) const {
+    if (slots_.empty()) {
+      for (const KeyValue& kv : items_) {
+        if (kv.hash == hash && kv.lkey == lkey) f(kv);
+      }
+      return;
+    }
+    for (int32_t i = firstIndex(lkey, hash); i >= 0; i = items_[static_cast<std::size_t>(i)].nextSame) {
+      f(items_[static_cast<std::size_t>(i)]);
+    }
+  }
 
  private:
+  static constexpr std::size_t kIndexFrom = 12;  // smaller collections are searched linearly
+  struct Slot {
+    int32_t first = -1;  // -1: empty
+    int32_t last = -1;
+  };
+  int32_t firstIndex(std::string_view lkey, uint64_t hash) const;
+  Slot* slotFor(std::string_view lkey, uint64_t hash);  // the key's slot, or the empty slot to claim
+  void append(std::string_view key, std::string&& lkey, std::string_view value, uint64_t hash);
+  void reindex();
   std::vector<KeyValue> items_;
+  std::vector<Slot> slots_;  // open addressing by hash, power-of-two size, at most half full; empty: no index
+  std::size_t distinct_ = 0;
+};
+
+// Bump storage for the text a transaction keeps views into (transformed values, copies of values that may
+// change mid-rule): copying a value is a memcpy into the current block, not an allocation. reset() drops
+// everything and keeps a bounded number of blocks for the next transaction.
+class TextArena {
+ public:
+  std::string_view copy(std::string_view s);
+  void reset();
+
+ private:
+  static constexpr std::size_t kBlock = 16384;
+  static constexpr std::size_t kKeepBlocks = 8;  // retained across transactions: at most 128 KiB
+  std::vector<std::unique_ptr<char[]>> blocks_;  // kBlock bytes each; [0, current_] in use
+  std::size_t current_ = 0;
+  std::size_t used_ = 0;                        // bytes used in blocks_[current_]
+  std::vector<std::unique_ptr<char[]>> large_;  // values over kBlock / 4, one allocation each
 };
 
 struct TxInfo {
@@ -191,7 +238,7 @@ class Transaction final : public OperatorContext {
   void processBody();
   std::string_view scalar(VariableId v) const noexcept { return scalars_[static_cast<std::size_t>(v)]; }
   void setScalar(VariableId v, std::string_view s) { scalars_[static_cast<std::size_t>(v)] = std::string(s); }
-  std::string_view store(std::string s);
+  std::string_view store(std::string_view s);
   std::string variableName(VariableId v, std::string_view key) const;
   void resolveVariable(VariableId v, std::string_view key, std::string& out);
 
@@ -234,11 +281,11 @@ class Transaction final : public OperatorContext {
   std::string matchedVarName_;
   std::string opScratch_;
   std::string macroScratch_;
-  std::deque<std::string> arena_;  // owned copies of values whose source may change mid-rule (TX)
-  // A transformed value, cached per (value, chain); `view` is `storage` or, for the empty chain, the value.
+  std::string actionScratch_[3];
+  TextArena text_;  // owned copies of values whose source may change mid-rule (TX), transformed values
+  // A transformed value, cached per (value, chain); `view` is in text_ or, for the empty chain, the value.
   // `bits`: offset in prefilterBits_ of the value's Hyperscan scan result for the chain's group, -1: none.
   struct CachedValue {
-    std::string storage;
     std::string_view view;
     int32_t bits = -1;
     int16_t bitsDb = -1;  // the group database `bits` came from
@@ -264,21 +311,31 @@ class Transaction final : public OperatorContext {
   std::vector<Candidate> unionScratch_;
   uint32_t dataVersion_ = 0;
   // Open-addressing index (linear probing, power-of-two size, at most half full) from (value address,
-  // length, chain) to an entry of transformValues_ (a deque: entries never move, so views stay valid).
+  // length, chain) to an entry of transformValues_. A slot is in use only if it carries this transaction's
+  // generation, so a reused index needs no clearing.
   struct TransformSlot {
     const char* data = nullptr;
     std::size_t size = 0;
-    int chain = -1;  // -1: empty slot
+    int chain = -1;
     uint32_t index = 0;
+    uint32_t generation = 0;
   };
   std::vector<TransformSlot> transformIndex_;
-  std::deque<CachedValue> transformValues_;
+  std::vector<CachedValue> transformValues_;  // references are valid until the next cachedTransform()
+  uint32_t generation_ = 1;
   const PrefilterSet* prefilter_ = nullptr;  // Hyperscan databases, once built (fixed for this transaction)
   std::vector<uint64_t> prefilterBits_;
   std::chrono::steady_clock::time_point start_;
   const Rule* currentRule_ = nullptr;
   std::vector<Candidate> candidates_;
   bool copyMutable_ = true;
+  // The buffers above that keep their capacity from one transaction to the next on the same thread (a
+  // small per-thread pool, bounded in count and in the size of what it keeps).
+  struct Reusable;
+  static std::vector<std::unique_ptr<Reusable>>& reusablePool();
+  void takeBuffers();
+  void returnBuffers();
+  std::unique_ptr<Reusable> reusable_;
 };
 
 const char* severityName(int severity) noexcept;
