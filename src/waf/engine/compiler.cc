@@ -62,19 +62,37 @@ std::shared_ptr<SelectorRegex> SelectorRegex::compile(const std::string& pattern
   r->pattern_ = pattern;
   r->code_ = re;
   r->id_ = gNextSelectorId.fetch_add(1, std::memory_order_relaxed);
-  // A pattern of letters, digits and '_' only (optionally anchored with '^'), as CRS's `/__utm/` and
-  // `/^header_name_/`, is a caseless substring (prefix) test: answered without PCRE2 or the memo. A
-  // trailing `.*` or `c*` may match nothing, so it does not change the answer of an unanchored-end
-  // search (`/paramcounter_.*/`, `/MULTIPART_HEADERS_CONTENT_TYPES_*/`).
+  // A pattern of plain characters only (letters, digits, '_', '-', '/', or punctuation escaped with a
+  // backslash, which PCRE2 always reads as itself), optionally anchored with '^', as CRS's `/__utm/`,
+  // `/^header_name_/` and `/AVAILABILITY\/APP_NOT_AVAIL/`, is a caseless substring (prefix) test: answered
+  // without PCRE2 or the memo. A trailing `.*` or `c*` may match nothing, so it does not change the answer
+  // of a search whose end is not anchored (`/paramcounter_.*/`, `/MULTIPART_HEADERS_CONTENT_TYPES_*/`).
   std::string_view lit = pattern;
   const bool anchored = !lit.empty() && lit.front() == '^';
   if (anchored) lit.remove_prefix(1);
-  while (lit.size() >= 2 && lit.back() == '*' && lit[lit.size() - 2] != '\\') lit.remove_suffix(2);
-  const bool plain = !lit.empty() && std::all_of(lit.begin(), lit.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  });
+  // (Only when neither the '*' nor the character it repeats is escaped.)
+  while (lit.size() >= 2 && lit.back() == '*' && lit[lit.size() - 2] != '\\' &&
+         (lit.size() < 3 || lit[lit.size() - 3] != '\\')) {
+    lit.remove_suffix(2);
+  }
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  std::string literal;
+  bool plain = !lit.empty();
+  for (std::size_t i = 0; plain && i < lit.size(); ++i) {
+    const char c = lit[i];
+    if (alnum(c) || c == '_' || c == '-' || c == '/') {
+      literal += asciiLowerChar(c);
+    } else if (c == '\\' && i + 1 < lit.size() && lit[i + 1] > ' ' && lit[i + 1] < 0x7f &&
+               !alnum(lit[i + 1])) {
+      literal += lit[++i];
+    } else {
+      plain = false;
+    }
+  }
   if (plain) {
-    r->literal_ = asciiLower(lit);
+    r->literal_ = std::move(literal);
     r->literalKind_ = anchored ? LiteralKind::kPrefix : LiteralKind::kContains;
   }
   return r;

@@ -296,6 +296,8 @@ struct Transaction::Reusable {
   std::string tfScratch[2];
   std::string opScratch;
   std::string macroScratch;
+  std::string evalScratch;
+  std::array<Collection, kCollectionCount> collections;  // empty, with the capacity of earlier ones
 };
 
 namespace {
@@ -347,6 +349,8 @@ void Transaction::takeBuffers() {
   tfScratch_[1] = std::move(r.tfScratch[1]);
   opScratch_ = std::move(r.opScratch);
   macroScratch_ = std::move(r.macroScratch);
+  evalScratch_ = std::move(r.evalScratch);
+  collections_ = std::move(r.collections);
 }
 
 void Transaction::returnBuffers() {
@@ -369,6 +373,11 @@ void Transaction::returnBuffers() {
   keepBounded(r.tfScratch[1], tfScratch_[1], kKeepText);
   keepBounded(r.opScratch, opScratch_, kKeepText);
   keepBounded(r.macroScratch, macroScratch_, kKeepText);
+  keepBounded(r.evalScratch, evalScratch_, kKeepText);
+  for (std::size_t i = 0; i < collections_.size(); ++i) {
+    collections_[i].clear();
+    if (collections_[i].capacity() <= kKeepItems) r.collections[i] = std::move(collections_[i]);
+  }
   pool.push_back(std::move(reusable_));
 }
 
@@ -945,16 +954,21 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
   }
   // Exclusions (rule `!X:y`, SecRuleUpdateTarget, ctl:ruleRemoveTarget*).
   if (!applyExclusions) return;
-  std::size_t w = first;
-  for (std::size_t i = first; i < out.size(); ++i) {
-    VariableId exclVar = out[i].var;
-    if (!excluded(starter, link, exclVar, out[i].lkey)) out[w++] = out[i];
+  if (!link.exclusions.empty() || !removedTargets_.empty()) {
+    std::size_t w = first;
+    for (std::size_t i = first; i < out.size(); ++i) {
+      VariableId exclVar = out[i].var;
+      if (!excluded(starter, link, exclVar, out[i].lkey)) out[w++] = out[i];
+    }
+    out.resize(w);
   }
-  out.resize(w);
   if (t.count) {
-    std::size_t n = out.size() - first;
+    const std::size_t n = out.size() - first;
     out.resize(first);
-    out.push_back(Candidate{t.var, {}, {}, store(std::to_string(n))});
+    char digits[24];
+    const auto r = std::to_chars(digits, digits + sizeof digits, n);
+    out.push_back(
+        Candidate{t.var, {}, {}, store(std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)))});
   }
 }
 
@@ -1132,7 +1146,7 @@ bool Transaction::evaluateLink(const Rule& starter, const Rule& link, int phase)
   for (const Target& t : link.targets) collect(starter, link, t, candidates);
   bool any = false;
   captureEnabled_ = link.capture;
-  std::string buf;
+  std::string& buf = evalScratch_;  // keeps its capacity; a matched value in it is copied by store()
   const uint64_t limitHits = regexLimitHitsOnThisThread();
   for (const Candidate& c : candidates) {
     bool hit = false;

@@ -41,6 +41,7 @@ class Collection {
   const KeyValue* find(std::string_view lkey) const;
   const std::vector<KeyValue>& items() const noexcept { return items_; }
   std::size_t size() const noexcept { return items_.size(); }
+  std::size_t capacity() const noexcept { return items_.capacity(); }
   void clear() {
     items_.clear();
     slots_.clear();
@@ -253,7 +254,8 @@ class Transaction final : public OperatorContext {
   std::string bodyProcessor_;  // "urlencoded", "multipart", "json", "xml" or ""
   std::string contentType_;    // request Content-Type (multipart boundary)
   bool forceRequestBodyVariable_ = false;
-  std::array<Collection, static_cast<std::size_t>(VariableId::kMatchedVarsNames) + 1> collections_;
+  static constexpr std::size_t kCollectionCount = static_cast<std::size_t>(VariableId::kMatchedVarsNames) + 1;
+  std::array<Collection, kCollectionCount> collections_;
   std::array<std::string, static_cast<std::size_t>(VariableId::kCount)> scalars_;
   std::string requestBody_;
   std::string responseBody_;
@@ -282,6 +284,7 @@ class Transaction final : public OperatorContext {
   std::string opScratch_;
   std::string macroScratch_;
   std::string actionScratch_[3];
+  std::string evalScratch_;
   TextArena text_;  // owned copies of values whose source may change mid-rule (TX), transformed values
   // A transformed value, cached per (value, chain); `view` is in text_ or, for the empty chain, the value.
   // `bits`: offset in prefilterBits_ of the value's Hyperscan scan result for the chain's group, -1: none.

@@ -93,6 +93,15 @@ TEST(WafSelector, LiteralPatternsMatchAsPcreWould) {
   EXPECT_FALSE(selects("ab\\*", "ab"));
   EXPECT_TRUE(selects("ab\\*", "ab*"));
   EXPECT_TRUE(selects("^.*", ""));
+  EXPECT_TRUE(selects("AVAILABILITY\\/APP_NOT_AVAIL", "x_availability/app_not_avail_y"));
+  EXPECT_FALSE(selects("AVAILABILITY\\/APP_NOT_AVAIL", "availability_app_not_avail"));
+  EXPECT_TRUE(selects("a\\/*", "a"));
+  EXPECT_TRUE(selects("a\\.b", "A.B"));
+  EXPECT_FALSE(selects("a\\.b", "axb"));
+  EXPECT_TRUE(selects("a.b", "axb"));
+  EXPECT_FALSE(selects("ab\\*", "abc"));
+  EXPECT_TRUE(selects("ab\\\\*", "ab"));
+  EXPECT_TRUE(selects("ab\\\\*", "xab\\\\"));
 }
 
 // Transactions on one thread reuse each other's buffers: a second transaction must see none of the
