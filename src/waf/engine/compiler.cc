@@ -1159,14 +1159,19 @@ void Compiler::planPrefilter() {
   std::map<int, std::size_t> groupOfChain;
   std::map<std::pair<int, std::string_view>, int> slotOf;
   std::vector<std::vector<std::set<uint32_t>>> readers;  // [group][var] -> slots
+  // [group][var] -> the keys read, while every reader reads the variable by plain keys only
+  std::vector<std::vector<std::set<std::string>>> keys;
+  std::vector<std::vector<bool>> wholeVar;  // [group][var]: some reader reads every value (or a regex)
   for (auto& r : prog_->rules) {
     if (!r->op || r->multiMatch || r->isAction || r->isMarker) continue;
     std::string_view pattern = r->op->regexPattern();
     if (pattern.empty()) continue;
     auto [git, newGroup] = groupOfChain.emplace(r->transformChainId, plan.groups.size());
     if (newGroup) {
-      plan.groups.push_back(PrefilterPlan::Group{r->transformChainId, {}, {}, {}});
+      plan.groups.push_back(PrefilterPlan::Group{r->transformChainId, {}, {}, {}, {}});
       readers.emplace_back(kVars);
+      keys.emplace_back(kVars);
+      wholeVar.emplace_back(kVars, false);
     }
     PrefilterPlan::Group& g = plan.groups[git->second];
     auto [sit, newSlot] =
@@ -1175,8 +1180,14 @@ void Compiler::planPrefilter() {
     r->prefilterGroup = static_cast<int>(git->second);
     r->prefilterSlot = sit->second;
     for (const Target& t : r->targets) {
-      if (!t.count)
-        readers[git->second][static_cast<std::size_t>(t.var)].insert(static_cast<uint32_t>(sit->second));
+      if (t.count) continue;
+      const auto v = static_cast<std::size_t>(t.var);
+      readers[git->second][v].insert(static_cast<uint32_t>(sit->second));
+      if (t.key.empty() || t.regex) {
+        wholeVar[git->second][v] = true;
+      } else {
+        keys[git->second][v].insert(t.key);
+      }
     }
   }
   if (plan.groups.empty()) return;
@@ -1185,6 +1196,10 @@ void Compiler::planPrefilter() {
   for (std::size_t gi = 0; gi < plan.groups.size(); ++gi) {
     PrefilterPlan::Group& g = plan.groups[gi];
     g.databaseOfVar.assign(kVars, -1);
+    g.keysOfVar.assign(kVars, {});
+    for (std::size_t v = 0; v < kVars; ++v) {
+      if (!wholeVar[gi][v]) g.keysOfVar[v].assign(keys[gi][v].begin(), keys[gi][v].end());
+    }
     std::map<std::set<uint32_t>, int16_t> dbOfSet;
     for (std::size_t v = 0; v < kVars; ++v) {
       const std::set<uint32_t>& slots = readers[gi][v];

@@ -40,6 +40,10 @@ struct PrefilterPlan {
     std::vector<std::string> patterns;
     std::vector<Database> databases;
     std::vector<int16_t> databaseOfVar;  // indexed by VariableId: database index, -1: PCRE2 only
+    // Indexed by VariableId: when not empty, the group's rules read only the values of these keys
+    // (lower-cased) of the variable (`REQUEST_HEADERS:User-Agent`), so only those need a scan to know
+    // what none of them can match. Empty: every value of the variable.
+    std::vector<std::vector<std::string>> keysOfVar;
   };
   std::vector<Group> groups;
   std::size_t patternCount() const noexcept;

@@ -1090,15 +1090,27 @@ const uint64_t* Transaction::unionBits(const Rule& starter, const Rule& link, Va
   if (u.version != dataVersion_) {
     u.version = dataVersion_;
     u.offset = -1;
-    const int16_t db = plan.groups[static_cast<std::size_t>(link.prefilterGroup)].databaseOfVar[idx(var)];
+    const PrefilterPlan::Group& group = plan.groups[static_cast<std::size_t>(link.prefilterGroup)];
+    const int16_t db = group.databaseOfVar[idx(var)];
     if (db >= 0) {
-      // Every value of the variable (no key, selector or exclusion: a superset of what any rule reads),
-      // transformed by the group's chain and scanned: what is not in the union matches no value.
+      // Every value of the variable the group's rules read (every value, or those of the keys they name;
+      // no selector or exclusion: a superset of what any rule of the group reads), transformed by the
+      // group's chain and scanned: what is not in the union matches no value.
       std::vector<Candidate>& all = unionScratch_;
       all.clear();
-      Target t;
+      Target& t = unionTarget_;
       t.var = var;
-      collect(starter, link, t, all, false);
+      const std::vector<std::string>& keys = group.keysOfVar[idx(var)];
+      if (keys.empty()) {
+        t.key.clear();
+        t.keyHash = 0;
+        collect(starter, link, t, all, false);
+      }
+      for (const std::string& key : keys) {
+        t.key.assign(key);
+        t.keyHash = keyHash(key);
+        collect(starter, link, t, all, false);
+      }
       const std::size_t words = prefilter_->words(link.prefilterGroup);
       const auto offset = static_cast<int32_t>(prefilterBits_.size());
       prefilterBits_.resize(prefilterBits_.size() + words, 0);

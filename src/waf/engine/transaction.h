@@ -312,6 +312,7 @@ class Transaction final : public OperatorContext {
   };
   std::vector<UnionBits> unionBits_;  // [group * VariableId::kCount + var]
   std::vector<Candidate> unionScratch_;
+  Target unionTarget_;  // the variable (and key) a union reads
   uint32_t dataVersion_ = 0;
   // Open-addressing index (linear probing, power-of-two size, at most half full) from (value address,
   // length, chain) to an entry of transformValues_. A slot is in use only if it carries this transaction's

@@ -320,6 +320,45 @@ SecRule ARGS|!ARGS:p "@rx evil" "id:6,phase:2,pass,t:none,t:lowercase"
   EXPECT_EQ(ids, (std::vector<int64_t>{1, 3, 4}));  // 2: no body yet; 5: b absent; 6: p excluded
 }
 
+// A group whose rules read a variable by keys only scans just those keys' values for its union; one rule
+// reading the whole variable makes the union cover every value again.
+TEST(WafPrefilter, UnionsCoverTheKeysTheGroupReads) {
+  CompileResult r = compileText(R"RULES(SecRuleEngine On
+SecRule REQUEST_HEADERS:User-Agent "@rx attack" "id:1,phase:1,pass,t:none,t:lowercase"
+SecRule REQUEST_HEADERS:Referer|REQUEST_HEADERS:User-Agent "@rx evil" "id:2,phase:1,pass,t:none,t:lowercase"
+SecRule REQUEST_HEADERS "@rx attack" "id:3,phase:1,pass,t:none,t:urlDecode"
+SecRule REQUEST_HEADERS "@rx evil" "id:4,phase:1,pass,t:none,t:urlDecode"
+SecRule REQUEST_HEADERS:/^x-/ "@rx bad" "id:5,phase:1,pass,t:none,t:urlDecode"
+)RULES",
+                                "test.conf");
+  ASSERT_TRUE(r.program && r.program->prefilter);
+  const PrefilterPlan& plan = r.program->prefilter->plan();
+  const auto headers = static_cast<std::size_t>(VariableId::kRequestHeaders);
+  const PrefilterPlan::Group& keyed =
+      plan.groups[static_cast<std::size_t>(r.program->phases[1][0]->prefilterGroup)];
+  EXPECT_EQ(keyed.keysOfVar[headers], (std::vector<std::string>{"referer", "user-agent"}));
+  const PrefilterPlan::Group& whole =
+      plan.groups[static_cast<std::size_t>(r.program->phases[1][2]->prefilterGroup)];
+  EXPECT_TRUE(whole.keysOfVar[headers].empty());
+  ASSERT_TRUE(r.program->prefilter->buildNow());
+  auto ids = [&](const std::vector<std::pair<std::string, std::string>>& hs) {
+    Transaction tx(r.program, TxInfo{"192.0.2.1", 5555, "127.0.0.1", 80, "uid1", "example.com"});
+    tx.setRequestLine("GET", "/", "HTTP/1.1");
+    for (const auto& [k, v] : hs) tx.addRequestHeader(k, v);
+    tx.processRequestHeaders();
+    std::vector<int64_t> out;
+    for (const auto& m : tx.matches()) out.push_back(m.rule->id);
+    return out;
+  };
+  // Rules 3-5 do not lower-case: "ATTACK" and "Evil" are not theirs.
+  EXPECT_EQ(ids({{"User-Agent", "ATTACK"}, {"Accept", "evil"}}), (std::vector<int64_t>{1, 4}));
+  EXPECT_EQ(ids({{"User-Agent", "attack"}, {"Accept", "evil"}}), (std::vector<int64_t>{1, 3, 4}));
+  EXPECT_EQ(ids({{"Accept", "attack evil"}, {"referer", "x"}}), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(ids({{"REFERER", "Evil"}, {"X-A", "bad"}}), (std::vector<int64_t>{2, 5}));
+  EXPECT_EQ(ids({{"REFERER", "evil"}, {"X-A", "bad"}}), (std::vector<int64_t>{2, 4, 5}));
+  EXPECT_EQ(ids({{"Y-A", "bad"}}), (std::vector<int64_t>{}));
+}
+
 TEST(WafPrefilter, FirstTransactionStartsTheBackgroundBuild) {
   TempDir dir;
   CompileResult r = [&] {
