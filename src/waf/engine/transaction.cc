@@ -166,10 +166,10 @@ int32_t Collection::firstIndex(std::string_view lkey, uint64_t hash) const {
 
 void Collection::reindex() {
   std::size_t size = 16;
-  while (size < items_.size() * 2 + 2) size *= 2;
+  while (size < size_ * 2 + 2) size *= 2;
   slots_.assign(size, Slot{});
   distinct_ = 0;
-  for (std::size_t i = 0; i < items_.size(); ++i) {
+  for (std::size_t i = 0; i < size_; ++i) {
     KeyValue& kv = items_[i];
     kv.nextSame = -1;
     Slot* s = slotFor(kv.lkey, kv.hash);
@@ -183,18 +183,28 @@ void Collection::reindex() {
   }
 }
 
-void Collection::append(std::string_view key, std::string&& lkey, std::string_view value, uint64_t hash) {
-  items_.push_back(KeyValue{std::string(key), std::move(lkey), std::string(value), hash, -1});
+void Collection::append(std::string_view key, std::string_view lkey, std::string_view value, uint64_t hash) {
+  if (size_ < items_.size()) {
+    KeyValue& kv = items_[size_];
+    kv.key.assign(key);
+    kv.lkey.assign(lkey);
+    kv.value.assign(value);
+    kv.hash = hash;
+    kv.nextSame = -1;
+  } else {
+    items_.push_back(KeyValue{std::string(key), std::string(lkey), std::string(value), hash, -1});
+  }
+  ++size_;
   if (slots_.empty()) {
-    if (items_.size() >= kIndexFrom) reindex();
+    if (size_ >= kIndexFrom) reindex();
     return;
   }
   if ((distinct_ + 1) * 2 > slots_.size()) {
     reindex();  // links the new item too
     return;
   }
-  const auto i = static_cast<int32_t>(items_.size() - 1);
-  const KeyValue& kv = items_.back();
+  const auto i = static_cast<int32_t>(size_ - 1);
+  const KeyValue& kv = items_[size_ - 1];
   Slot* s = slotFor(kv.lkey, kv.hash);
   if (s->first < 0) {
     s->first = i;
@@ -206,16 +216,16 @@ void Collection::append(std::string_view key, std::string&& lkey, std::string_vi
 }
 
 void Collection::add(std::string_view key, std::string_view value) {
-  std::string lk = lower(key);
-  const uint64_t h = keyHash(lk);
-  append(key, std::move(lk), value, h);
+  const LowerKey lk(key);
+  append(key, lk.view(), value, keyHash(lk.view()));
 }
 
 void Collection::set(std::string_view key, std::string_view value) {
   const LowerKey lk(key);
   const uint64_t h = keyHash(lk.view());
   if (slots_.empty()) {
-    for (auto& kv : items_) {
+    for (std::size_t i = 0; i < size_; ++i) {
+      KeyValue& kv = items_[i];
       if (kv.hash == h && kv.lkey == lk.view()) {
         kv.value.assign(value);
         return;
@@ -225,16 +235,29 @@ void Collection::set(std::string_view key, std::string_view value) {
     items_[static_cast<std::size_t>(i)].value.assign(value);
     return;
   }
-  append(key, std::string(lk.view()), value, h);
+  append(key, lk.view(), value, h);
 }
 
 void Collection::remove(std::string_view lkey) {
   if (find(lkey) == nullptr) return;
   const uint64_t h = keyHash(lkey);
-  items_.erase(std::remove_if(items_.begin(), items_.end(),
-                              [&](const KeyValue& kv) { return kv.hash == h && kv.lkey == lkey; }),
-               items_.end());
+  // Items after the removed ones move forward (order is kept); the freed slots stay for reuse. std::remove_if
+  // would leave them moved-from, which is valid: they are assigned before any use.
+  const auto end = items_.begin() + static_cast<std::ptrdiff_t>(size_);
+  const auto kept = std::remove_if(items_.begin(), end,
+                                   [&](const KeyValue& kv) { return kv.hash == h && kv.lkey == lkey; });
+  size_ = static_cast<std::size_t>(kept - items_.begin());
   if (!slots_.empty()) reindex();
+}
+
+void Collection::recycle(std::size_t maxItems, std::size_t maxText) {
+  clear();
+  if (items_.size() > maxItems) items_.resize(maxItems);
+  for (KeyValue& kv : items_) {
+    for (std::string* str : {&kv.key, &kv.lkey, &kv.value}) {
+      if (str->capacity() > maxText) std::string().swap(*str);
+    }
+  }
 }
 
 const KeyValue* Collection::find(std::string_view lkey) const {
@@ -243,7 +266,7 @@ const KeyValue* Collection::find(std::string_view lkey) const {
     const int32_t i = firstIndex(lkey, h);
     return i < 0 ? nullptr : &items_[static_cast<std::size_t>(i)];
   }
-  for (const auto& kv : items_) {
+  for (const KeyValue& kv : items()) {
     if (kv.hash == h && kv.lkey == lkey) return &kv;
   }
   return nullptr;
@@ -307,6 +330,8 @@ constexpr std::size_t kPoolSize = 4;
 constexpr std::size_t kKeepIndexSlots = 8192;
 constexpr std::size_t kKeepItems = 8192;
 constexpr std::size_t kKeepText = 65536;
+constexpr std::size_t kKeepCollectionItems = 128;  // item slots kept per collection...
+constexpr std::size_t kKeepItemText = 64;          // ...with at most this many bytes per string
 
 template <class T>
 void keepBounded(T& to, T& from, std::size_t limit) {
@@ -375,8 +400,8 @@ void Transaction::returnBuffers() {
   keepBounded(r.macroScratch, macroScratch_, kKeepText);
   keepBounded(r.evalScratch, evalScratch_, kKeepText);
   for (std::size_t i = 0; i < collections_.size(); ++i) {
-    collections_[i].clear();
-    if (collections_[i].capacity() <= kKeepItems) r.collections[i] = std::move(collections_[i]);
+    collections_[i].recycle(kKeepCollectionItems, kKeepItemText);
+    r.collections[i] = std::move(collections_[i]);
   }
   pool.push_back(std::move(reusable_));
 }

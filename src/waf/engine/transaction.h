@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -39,18 +40,20 @@ class Collection {
   void set(std::string_view key, std::string_view value);
   void remove(std::string_view lkey);
   const KeyValue* find(std::string_view lkey) const;
-  const std::vector<KeyValue>& items() const noexcept { return items_; }
-  std::size_t size() const noexcept { return items_.size(); }
-  std::size_t capacity() const noexcept { return items_.capacity(); }
-  void clear() {
-    items_.clear();
+  std::span<const KeyValue> items() const noexcept { return {items_.data(), size_}; }
+  std::size_t size() const noexcept { return size_; }
+  void clear() noexcept {
+    size_ = 0;  // the items stay allocated: the next ones reuse their strings
     slots_.clear();
   }
+  // clear(), keeping at most `maxItems` item slots whose strings hold at most `maxText` bytes each (a
+  // collection reused by the next transaction keeps a bounded amount of memory).
+  void recycle(std::size_t maxItems, std::size_t maxText);
   // Calls f(item) for each item whose lower-cased key is `lkey` (hash: keyHash(lkey)), in order.
   template <class F>
   void forEachWithKey(std::string_view lkey, uint64_t hash, F&& f) const {
     if (slots_.empty()) {
-      for (const KeyValue& kv : items_) {
+      for (const KeyValue& kv : items()) {
         if (kv.hash == hash && kv.lkey == lkey) f(kv);
       }
       return;
@@ -68,9 +71,10 @@ class Collection {
   };
   int32_t firstIndex(std::string_view lkey, uint64_t hash) const;
   Slot* slotFor(std::string_view lkey, uint64_t hash);  // the key's slot, or the empty slot to claim
-  void append(std::string_view key, std::string&& lkey, std::string_view value, uint64_t hash);
+  void append(std::string_view key, std::string_view lkey, std::string_view value, uint64_t hash);
   void reindex();
-  std::vector<KeyValue> items_;
+  std::vector<KeyValue> items_;  // [0, size_) in use; the rest are kept for reuse
+  std::size_t size_ = 0;
   std::vector<Slot> slots_;  // open addressing by hash, power-of-two size, at most half full; empty: no index
   std::size_t distinct_ = 0;
 };

@@ -54,6 +54,32 @@ TEST(WafCollection, SmallAndLargeGiveTheSameAnswers) {
   }
 }
 
+TEST(WafCollection, ReusedItemSlotsStartClean) {
+  Collection c;
+  const std::string longValue(300, 'v');
+  for (int i = 0; i < 20; ++i) c.add("K" + std::to_string(i), i % 2 == 0 ? longValue : "short");
+  c.remove("k3");
+  c.remove("k4");
+  EXPECT_EQ(c.size(), 18u);
+  c.add("New", "n");  // lands in a slot a removed item left
+  EXPECT_EQ(c.items().back().key, "New");
+  EXPECT_EQ(c.items().back().lkey, "new");
+  EXPECT_EQ(c.find("new")->value, "n");
+  EXPECT_EQ(c.find("k3"), nullptr);
+  EXPECT_EQ(c.find("k5")->value, "short");
+  c.recycle(4, 8);
+  EXPECT_EQ(c.size(), 0u);
+  EXPECT_TRUE(c.items().empty());
+  EXPECT_EQ(c.find("k5"), nullptr);
+  for (int i = 0; i < 30; ++i) c.set("x" + std::to_string(i % 10), std::to_string(i));
+  EXPECT_EQ(c.size(), 10u);
+  EXPECT_EQ(c.find("x9")->value, "29");  // set() replaces the value: still one item per key
+  c.clear();
+  c.add("a", longValue);
+  EXPECT_EQ(c.find("a")->value, longValue);
+  EXPECT_EQ(c.size(), 1u);
+}
+
 TEST(WafTextArena, CopiesStayValidUntilReset) {
   TextArena a;
   std::vector<std::pair<std::string_view, std::string>> kept;
