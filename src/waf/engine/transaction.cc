@@ -778,6 +778,7 @@ int64_t Transaction::anomalyScore() const {
 
 bool Transaction::ruleRemoved(const Rule& r) const {
   if (r.removed) return true;
+  if (removedIds_.empty() && removedTags_.empty() && removedMsgs_.empty()) return false;
   for (auto [lo, hi] : removedIds_) {
     if (r.id >= lo && r.id <= hi) return true;
   }
@@ -800,7 +801,9 @@ void Transaction::runPhase(int phase) {
   ++dataVersion_;  // request data only changes between phases (headers, body, response): unions are stale
   for (std::size_t i = 0; i < list.size(); ++i) {
     const Rule& r = *list[i];
-    if (r.isMarker || ruleRemoved(r)) continue;
+    // (ctl:ruleRemove* of a rule earlier in this phase applies to the next rules: checked per rule.)
+    const bool runtimeRemovals = !removedIds_.empty() || !removedTags_.empty() || !removedMsgs_.empty();
+    if (r.isMarker || r.removed || (runtimeRemovals && ruleRemoved(r))) continue;
     currentRule_ = &r;
     // MATCHED_VARS holds the matches of the rule (chain) being evaluated only: v2 clears it whenever a
     // rule ends, so a chain link reading it never sees an earlier rule's matches.
@@ -1097,12 +1100,22 @@ bool Transaction::prefilterSaysMaybe(const Rule& link, VariableId var, CachedVal
   return ((prefilterBits_[static_cast<std::size_t>(cv.bits) + (slot >> 6)] >> (slot & 63)) & 1) != 0;
 }
 
+namespace {
+// TX:0..TX:99 as text without a std::string.
+std::string_view captureName(int index, char (&buf)[24]) {
+  const auto r = std::to_chars(buf, buf + sizeof buf, index);
+  return std::string_view(buf, static_cast<std::size_t>(r.ptr - buf));
+}
+}  // namespace
+
 void Transaction::setCapture(int index, std::string_view value) {
-  collections_[idx(VariableId::kTx)].set(std::to_string(index), value);
+  char buf[24];
+  collections_[idx(VariableId::kTx)].set(captureName(index, buf), value);
 }
 
 void Transaction::unsetCapture(int index) {
-  collections_[idx(VariableId::kTx)].remove(std::to_string(index));
+  char buf[24];
+  collections_[idx(VariableId::kTx)].remove(captureName(index, buf));
 }
 
 const uint64_t* Transaction::unionBits(const Rule& starter, const Rule& link, VariableId var) {
@@ -1551,8 +1564,22 @@ void Transaction::resolve(const MacroPart& ref, std::string& out) {
     }
     return;
   }
-  const VariableInfo* v = findVariable(ref.collection);
-  if (v == nullptr) return;
+  // The variable of a reference, remembered per thread by the reference's address and checked by name (a
+  // reused address after a reload can only hit when the name is the same, and then so is the answer).
+  struct VariableMemo {
+    const MacroPart* part = nullptr;
+    const VariableInfo* info = nullptr;
+  };
+  thread_local std::array<VariableMemo, 256> memo;
+  VariableMemo& m = memo[(reinterpret_cast<uintptr_t>(&ref) >> 4) & (memo.size() - 1)];
+  const VariableInfo* v = nullptr;
+  if (m.part == &ref && m.info != nullptr && m.info->name == ref.collection) {
+    v = m.info;
+  } else {
+    v = findVariable(ref.collection);
+    if (v == nullptr) return;
+    m = VariableMemo{&ref, v};
+  }
   resolveVariable(v->id, ref.key, out);
 }
 
