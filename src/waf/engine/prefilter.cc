@@ -305,7 +305,9 @@ struct PrefilterSet::GroupDbs {
   std::size_t words = 0;
 };
 
-PrefilterSet::~PrefilterSet() = default;
+PrefilterSet::~PrefilterSet() {
+  if (prototype_ != nullptr) hs_free_scratch(static_cast<hs_scratch_t*>(prototype_));
+}
 
 std::unique_ptr<PrefilterSet> PrefilterSet::build(const PrefilterPlan& plan, const std::string& cacheDir,
                                                   std::string& error, const std::atomic<bool>* cancel) {
@@ -352,6 +354,24 @@ std::unique_ptr<PrefilterSet> PrefilterSet::build(const PrefilterPlan& plan, con
     set->groups_.push_back(std::move(group));
   }
   set->stats_.groups = plan.groups.size();
+  // One scratch sized for every database, built here once: a thread's first scan clones it (a copy)
+  // instead of growing its own through every database (hs_alloc_scratch per database).
+  hs_scratch_t* prototype = nullptr;
+  const bool allocated = [&] {
+    for (const auto& g : set->groups_) {
+      for (const auto& c : g->databases) {
+        for (hs_database_t* d : c->dbs) {
+          if (hs_alloc_scratch(d, &prototype) != HS_SUCCESS) return false;
+        }
+      }
+    }
+    return true;
+  }();
+  if (!allocated && prototype != nullptr) {
+    hs_free_scratch(prototype);
+    prototype = nullptr;
+  }
+  set->prototype_ = prototype;
   set->stats_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return set;
 }
@@ -361,6 +381,16 @@ std::size_t PrefilterSet::words(int group) const noexcept {
 }
 
 void PrefilterSet::prepareScratch() const noexcept {
+  if (prototype_ != nullptr) {
+    // The prototype is only read (never scanned with): cloning it from several threads at once is safe.
+    hs_scratch_t* clone = nullptr;
+    if (hs_clone_scratch(static_cast<const hs_scratch_t*>(prototype_), &clone) == HS_SUCCESS) {
+      if (tScratch.scratch != nullptr) hs_free_scratch(tScratch.scratch);
+      tScratch.scratch = clone;
+      tScratch.generation = generation_;
+      return;
+    }
+  }
   for (const auto& g : groups_) {
     for (const auto& c : g->databases) {
       for (hs_database_t* d : c->dbs) {

@@ -89,7 +89,8 @@ class PrefilterSet {
   void prepareScratch() const noexcept;
   std::vector<std::unique_ptr<GroupDbs>> groups_;
   PrefilterStats stats_;
-  uint64_t generation_ = 0;  // tells a thread's scratch which set it was sized for
+  uint64_t generation_ = 0;    // tells a thread's scratch which set it was sized for
+  void* prototype_ = nullptr;  // hs_scratch_t* for every database (null: none could be allocated)
 };
 
 // Shared by a Program and the background builder: the plan, and the set once it is built.

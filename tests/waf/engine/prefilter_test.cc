@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <random>
+#include <thread>
 
 #include "waf/engine/program.h"
 #include "waf/engine/transaction.h"
@@ -130,6 +132,33 @@ TEST(WafPrefilter, NeverMissesAPcreMatch) {
       }
     }
   }
+}
+
+// Each thread's first scan clones the set's prototype scratch; threads scanning at once agree with a
+// single thread.
+TEST(WafPrefilter, ThreadsScanWithClonedScratch) {
+  std::string error;
+  auto set = PrefilterSet::build(planOf({"union\\s+select", "<script", "a.b", "\\d{3}"}), "", error);
+  ASSERT_TRUE(set) << error;
+  const std::vector<std::string> values = {"1 union  select", "<script>", "axb", "12345", "nothing", ""};
+  std::vector<std::vector<uint64_t>> expected;
+  for (const std::string& v : values) expected.push_back(scan(*set, v));
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 50; ++round) {
+        for (std::size_t i = 0; i < values.size(); ++i) {
+          if (scan(*set, values[i]) != expected[i]) ++mismatches;
+        }
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_TRUE(bit(expected[0], 0));
+  EXPECT_TRUE(bit(expected[1], 1));
+  EXPECT_FALSE(bit(expected[4], 0));
 }
 
 TEST(WafPrefilter, ReportsOnlyLikelyPatterns) {
