@@ -134,12 +134,6 @@ bool SelectorRegex::matches(std::string_view key) const {
   return rc >= 0;
 }
 
-bool TargetExclusion::matches(VariableId v, std::string_view lowerKey) const {
-  if (v != var) return false;
-  if (regex) return regex->matches(lowerKey);
-  return key.empty() || key == lowerKey;
-}
-
 namespace {
 
 std::string lower(std::string_view s) { return asciiLower(s); }

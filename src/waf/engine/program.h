@@ -58,7 +58,11 @@ struct TargetExclusion {
   VariableId var = VariableId::kArgs;
   std::string key;
   std::shared_ptr<SelectorRegex> regex;
-  bool matches(VariableId v, std::string_view lowerKey) const;
+  bool matches(VariableId v, std::string_view lowerKey) const {
+    if (v != var) return false;
+    if (regex) return regex->matches(lowerKey);
+    return key.empty() || key == lowerKey;
+  }
 };
 
 enum class Disruptive : uint8_t {

@@ -1175,9 +1175,18 @@ bool Transaction::cannotMatch(const Rule& starter, const Rule& link) {
   // values of any of its targets. Only for a plain @rx (a negated one matches exactly when nothing does).
   if (prefilter_ == nullptr || link.prefilterSlot < 0 || link.opNegated || link.targets.empty()) return false;
   const auto slot = static_cast<std::size_t>(link.prefilterSlot);
+  const std::size_t kVars = static_cast<std::size_t>(VariableId::kCount);
+  const std::size_t row = static_cast<std::size_t>(link.prefilterGroup) * kVars;
   for (const Target& t : link.targets) {
     if (t.count || !stableValue(t.var)) return false;
-    const uint64_t* bits = unionBits(starter, link, t.var);
+    // The union of this phase, if already computed (sized in runPhase), else computed now.
+    const std::size_t at = row + static_cast<std::size_t>(t.var);
+    const uint64_t* bits = nullptr;
+    if (at < unionBits_.size() && unionBits_[at].version == dataVersion_) {
+      if (unionBits_[at].offset >= 0) bits = prefilterBits_.data() + unionBits_[at].offset;
+    } else {
+      bits = unionBits(starter, link, t.var);
+    }
     if (bits == nullptr || ((bits[slot >> 6] >> (slot & 63)) & 1) != 0) return false;
   }
   return true;
@@ -1189,7 +1198,7 @@ bool Transaction::evaluateLink(const Rule& starter, const Rule& link, int phase)
     runActions(link);
     return true;
   }
-  if (cannotMatch(starter, link)) return false;
+  if (link.prefilterSlot >= 0 && cannotMatch(starter, link)) return false;
   std::vector<Candidate>& candidates = candidates_;  // reused: no allocation per rule once warm
   candidates.clear();
   copyMutable_ = !link.setvars.empty() || !link.setenvs.empty();
