@@ -340,19 +340,31 @@ void keepBounded(T& to, T& from, std::size_t limit) {
 }
 }  // namespace
 
-std::vector<std::unique_ptr<Transaction::Reusable>>& Transaction::reusablePool() {
-  thread_local std::vector<std::unique_ptr<Reusable>> pool;
-  return pool;
+namespace {
+// Set when the thread's pool has been destroyed (thread exit): a transaction ending after that (one owned
+// by another thread_local object) frees its buffers instead of touching the destroyed pool. A plain bool:
+// no destructor, so it stays readable until the thread is gone.
+thread_local bool tPoolGone = false;
+}  // namespace
+
+std::vector<std::unique_ptr<Transaction::Reusable>>* Transaction::reusablePool() {
+  if (tPoolGone) return nullptr;
+  struct Pool {
+    std::vector<std::unique_ptr<Reusable>> sets;
+    ~Pool() { tPoolGone = true; }
+  };
+  thread_local Pool pool;
+  return &pool.sets;
 }
 
 void Transaction::takeBuffers() {
-  auto& pool = reusablePool();
-  if (pool.empty()) {
+  auto* pool = reusablePool();
+  if (pool == nullptr || pool->empty()) {
     reusable_ = std::make_unique<Reusable>();
     return;
   }
-  reusable_ = std::move(pool.back());
-  pool.pop_back();
+  reusable_ = std::move(pool->back());
+  pool->pop_back();
   Reusable& r = *reusable_;
   // Index slots and union entries of earlier transactions carry older generations and versions: unused.
   generation_ = r.generation + 1;
@@ -379,8 +391,8 @@ void Transaction::takeBuffers() {
 }
 
 void Transaction::returnBuffers() {
-  auto& pool = reusablePool();
-  if (reusable_ == nullptr || pool.size() >= kPoolSize) return;
+  auto* pool = reusablePool();
+  if (reusable_ == nullptr || pool == nullptr || pool->size() >= kPoolSize) return;
   Reusable& r = *reusable_;
   r.generation = generation_;
   r.dataVersion = dataVersion_;
@@ -403,7 +415,7 @@ void Transaction::returnBuffers() {
     collections_[i].recycle(kKeepCollectionItems, kKeepItemText);
     r.collections[i] = std::move(collections_[i]);
   }
-  pool.push_back(std::move(reusable_));
+  pool->push_back(std::move(reusable_));
 }
 
 // ---------------------------------------------------------------------------------------------------------

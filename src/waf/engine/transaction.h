@@ -340,7 +340,7 @@ class Transaction final : public OperatorContext {
   // The buffers above that keep their capacity from one transaction to the next on the same thread (a
   // small per-thread pool, bounded in count and in the size of what it keeps).
   struct Reusable;
-  static std::vector<std::unique_ptr<Reusable>>& reusablePool();
+  static std::vector<std::unique_ptr<Reusable>>* reusablePool();  // null once the thread is exiting
   void takeBuffers();
   void returnBuffers();
   std::unique_ptr<Reusable> reusable_;

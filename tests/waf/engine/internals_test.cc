@@ -2,7 +2,9 @@
 // literal fast path of selector regexes, and buffers reused from one transaction to the next.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "waf/engine/program.h"
@@ -148,6 +150,29 @@ TEST(WafEngine, ReusedBuffersDoNotLeakBetweenTransactions) {
     const KeyValue* ok = tx.tx().find("ok");
     EXPECT_EQ(ok != nullptr, !bad) << i;
   }
+}
+
+// A transaction owned by a thread_local object ends after the thread's buffer pool is gone (thread exit):
+// it must free its buffers rather than return them to the destroyed pool.
+struct TransactionHolder {
+  std::unique_ptr<Transaction> tx;
+};
+
+TEST(WafEngine, TransactionEndingAtThreadExitOutlivesThePool) {
+  CompileResult r = compileText("SecRule ARGS \"@rx x\" \"id:1,phase:1,pass\"\n", "test.conf");
+  ASSERT_TRUE(r.program);
+  std::thread([&] {
+    thread_local TransactionHolder holder;  // constructed before the pool: destroyed after it
+    {
+      Transaction warm(r.program, TxInfo{"1.2.3.4", 1, "127.0.0.1", 80, "uid", "example.com"});
+      warm.setRequestLine("GET", "/?a=x", "HTTP/1.1");
+      warm.processRequestHeaders();
+    }
+    holder.tx = std::make_unique<Transaction>(r.program, TxInfo{"1.2.3.4", 1, "127.0.0.1", 80, "uid", "x"});
+    holder.tx->setRequestLine("GET", "/?a=x", "HTTP/1.1");
+    holder.tx->processRequestHeaders();
+  }).join();
+  SUCCEED();
 }
 
 }  // namespace
