@@ -968,6 +968,10 @@ bool Compiler::applyAction(Rule& r, const seclang::ActionRef& a, const seclang::
     }
     if (key.empty()) return fail("setvar: empty variable name in '" + p + "'");
     sv.key = MacroString(key);
+    if (!sv.key.hasMacros()) {
+      sv.lowerKey = asciiLower(sv.key.text());
+      sv.keyHash = keyHash(sv.lowerKey);
+    }
     r.setvars.push_back(std::move(sv));
   } else if (n == "expirevar") {
     ExpireVar ev;

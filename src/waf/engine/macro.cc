@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "waf/engine/text.h"
+
 namespace bulwark::waf {
 
 MacroString::MacroString(std::string_view text) : text_(text) {
@@ -14,7 +16,7 @@ MacroString::MacroString(std::string_view text) : text_(text) {
     if (close == std::string_view::npos) break;
     literal.append(text.substr(pos, open - pos));
     if (!literal.empty()) {
-      parts_.push_back(MacroPart{true, literal, {}, {}});
+      parts_.push_back(MacroPart{true, literal, {}, {}, 0});
       literal.clear();
     }
     std::string_view ref = text.substr(open + 2, close - open - 2);
@@ -25,14 +27,16 @@ MacroString::MacroString(std::string_view text) : text_(text) {
     std::string_view coll = ref.substr(0, dot);
     for (char c : coll) p.collection += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     if (dot != std::string_view::npos) {
-      for (char c : ref.substr(dot + 1)) p.key += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (char c : ref.substr(dot + 1))
+        p.key += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
+    p.keyHash = keyHash(p.key);
     parts_.push_back(std::move(p));
     hasMacros_ = true;
     pos = close + 1;
   }
   literal.append(text.substr(pos));
-  if (!literal.empty()) parts_.push_back(MacroPart{true, literal, {}, {}});
+  if (!literal.empty()) parts_.push_back(MacroPart{true, literal, {}, {}, 0});
 }
 
 std::string_view expandMacro(const MacroString& m, MacroResolver& resolver, std::string& scratch) {

@@ -4,6 +4,7 @@
 // a small vector. A string without `%{` is kept as one literal and costs nothing to expand.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,7 @@ struct MacroPart {
   std::string text;        // literal text, or the reference as written (for messages)
   std::string collection;  // reference: upper-case collection or variable name ("TX", "MATCHED_VAR", "RULE")
   std::string key;         // reference: lower-case key ("anomaly_score"), "" for a plain variable
+  uint64_t keyHash = 0;    // reference: keyHash(key) (waf/engine/text.h), for collection lookups
 };
 
 class MacroString {

@@ -83,6 +83,8 @@ struct SetVar {
   MacroString key;  // lower-cased when expanded
   MacroString value;
   Op op = Op::kSet;
+  std::string lowerKey;  // a key without macros, lower-cased at load...
+  uint64_t keyHash = 0;  // ...and its keyHash()
 };
 
 struct ExpireVar {

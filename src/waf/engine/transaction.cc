@@ -222,20 +222,23 @@ void Collection::add(std::string_view key, std::string_view value) {
 
 void Collection::set(std::string_view key, std::string_view value) {
   const LowerKey lk(key);
-  const uint64_t h = keyHash(lk.view());
+  put(key, lk.view(), keyHash(lk.view()), value);
+}
+
+void Collection::put(std::string_view key, std::string_view lkey, uint64_t h, std::string_view value) {
   if (slots_.empty()) {
     for (std::size_t i = 0; i < size_; ++i) {
       KeyValue& kv = items_[i];
-      if (kv.hash == h && kv.lkey == lk.view()) {
+      if (kv.hash == h && kv.lkey == lkey) {
         kv.value.assign(value);
         return;
       }
     }
-  } else if (const int32_t i = firstIndex(lk.view(), h); i >= 0) {
+  } else if (const int32_t i = firstIndex(lkey, h); i >= 0) {
     items_[static_cast<std::size_t>(i)].value.assign(value);
     return;
   }
-  append(key, lk.view(), value, h);
+  append(key, lkey, value, h);
 }
 
 void Collection::remove(std::string_view lkey) {
@@ -260,8 +263,7 @@ void Collection::recycle(std::size_t maxItems, std::size_t maxText) {
   }
 }
 
-const KeyValue* Collection::find(std::string_view lkey) const {
-  const uint64_t h = keyHash(lkey);
+const KeyValue* Collection::find(std::string_view lkey, uint64_t h) const {
   if (!slots_.empty()) {
     const int32_t i = firstIndex(lkey, h);
     return i < 0 ? nullptr : &items_[static_cast<std::size_t>(i)];
@@ -976,7 +978,7 @@ void Transaction::collect(const Rule& starter, const Rule& link, const Target& t
           if (present) out.push_back(Candidate{t.var, {}, {}, sv});
           break;
         }
-        resolveVariable(t.var, {}, v);
+        resolveVariable(t.var, {}, 0, v);
         // A scalar that was never set (e.g. REQUEST_BODY without a body) yields no value, so negated
         // operators do not match on absent data (v2 behaviour).
         if (!v.empty() || t.var == VariableId::kRequestBody || t.var == VariableId::kQueryString ||
@@ -1309,29 +1311,36 @@ void Transaction::runActions(const Rule& link) {
   for (const InitCol& ic : link.initcols) initCollection(ic.collection, expandMacro(ic.key, *this, key));
   for (const SetVar& sv : link.setvars) {
     Collection& col = collections_[idx(sv.collection)];
-    const std::string_view expandedKey = expandMacro(sv.key, *this, key);
-    k.resize(expandedKey.size());
-    for (std::size_t i = 0; i < expandedKey.size(); ++i) k[i] = asciiLowerChar(expandedKey[i]);
+    // The key, lower-cased: at load time when it has no macros.
+    std::string_view lk = sv.lowerKey;
+    uint64_t h = sv.keyHash;
+    if (sv.key.hasMacros()) {
+      const std::string_view expandedKey = expandMacro(sv.key, *this, key);
+      k.resize(expandedKey.size());
+      for (std::size_t i = 0; i < expandedKey.size(); ++i) k[i] = asciiLowerChar(expandedKey[i]);
+      lk = k;
+      h = keyHash(k);
+    }
     if (isPersistent(sv.collection)) {
       Persistent& p = persistent_[persistentIndex(sv.collection)];
       p.dirty = true;
-      if (sv.op == SetVar::Op::kSet) p.assigned.push_back(k);
+      if (sv.op == SetVar::Op::kSet) p.assigned.emplace_back(lk);
     }
     if (sv.op == SetVar::Op::kDelete) {
-      col.remove(k);
+      col.remove(lk);
       continue;
     }
     std::string_view v = expandMacro(sv.value, *this, val);
     if (sv.op == SetVar::Op::kSet) {
-      col.set(k, v);
+      col.setLowered(lk, h, v);
     } else {
-      const KeyValue* old = col.find(k);
+      const KeyValue* old = col.find(lk, h);
       int64_t base = old ? secLangInt(old->value) : 0;
       int64_t delta = secLangInt(v);
       char digits[24];
       const auto r = std::to_chars(digits, digits + sizeof digits,
                                    sv.op == SetVar::Op::kAdd ? base + delta : base - delta);
-      col.set(k, std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
+      col.setLowered(lk, h, std::string_view(digits, static_cast<std::size_t>(r.ptr - digits)));
     }
   }
   for (const auto& [k, v] : link.setenvs) {
@@ -1482,11 +1491,11 @@ void Transaction::finishChainMatch(const Rule& starter, int phase) {
 // ---------------------------------------------------------------------------------------------------------
 // Macro / variable resolution
 
-void Transaction::resolveVariable(VariableId v, std::string_view key, std::string& out) {
+void Transaction::resolveVariable(VariableId v, std::string_view key, uint64_t hash, std::string& out) {
   auto fromCollection = [&](VariableId c) {
     if (key.empty()) return;
     if (c == VariableId::kMatchedVars) buildMatchedVars();
-    const KeyValue* kv = collections_[idx(c)].find(LowerKey(key).view());
+    const KeyValue* kv = collections_[idx(c)].find(key, hash);
     if (kv) out += kv->value;
   };
   switch (v) {
@@ -1601,7 +1610,7 @@ void Transaction::resolve(const MacroPart& ref, std::string& out) {
     if (v == nullptr) return;
     m = VariableMemo{&ref, v};
   }
-  resolveVariable(v->id, ref.key, out);
+  resolveVariable(v->id, ref.key, ref.keyHash, out);
 }
 
 }  // namespace bulwark::waf

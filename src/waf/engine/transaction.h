@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "waf/engine/program.h"
+#include "waf/engine/text.h"
 
 namespace bulwark::waf {
 
@@ -38,8 +39,13 @@ class Collection {
   void add(std::string_view key, std::string_view value);
   // Replaces all items with that key (TX and the persistent collections hold one value per key).
   void set(std::string_view key, std::string_view value);
+  // set() for a key already lower-cased, with its keyHash().
+  void setLowered(std::string_view lkey, uint64_t hash, std::string_view value) {
+    put(lkey, lkey, hash, value);
+  }
   void remove(std::string_view lkey);
-  const KeyValue* find(std::string_view lkey) const;
+  const KeyValue* find(std::string_view lkey) const { return find(lkey, keyHash(lkey)); }
+  const KeyValue* find(std::string_view lkey, uint64_t hash) const;
   std::span<const KeyValue> items() const noexcept { return {items_.data(), size_}; }
   std::size_t size() const noexcept { return size_; }
   void clear() noexcept {
@@ -72,6 +78,7 @@ class Collection {
   int32_t firstIndex(std::string_view lkey, uint64_t hash) const;
   Slot* slotFor(std::string_view lkey, uint64_t hash);  // the key's slot, or the empty slot to claim
   void append(std::string_view key, std::string_view lkey, std::string_view value, uint64_t hash);
+  void put(std::string_view key, std::string_view lkey, uint64_t hash, std::string_view value);
   void reindex();
   std::vector<KeyValue> items_;  // [0, size_) in use; the rest are kept for reuse
   std::size_t size_ = 0;
@@ -245,7 +252,8 @@ class Transaction final : public OperatorContext {
   void setScalar(VariableId v, std::string_view s) { scalars_[static_cast<std::size_t>(v)] = std::string(s); }
   std::string_view store(std::string_view s);
   std::string variableName(VariableId v, std::string_view key) const;
-  void resolveVariable(VariableId v, std::string_view key, std::string& out);
+  // `key`: lower-cased, `hash` its keyHash() (collections only).
+  void resolveVariable(VariableId v, std::string_view key, uint64_t hash, std::string& out);
 
   std::shared_ptr<const Program> program_;
   TxInfo info_;
