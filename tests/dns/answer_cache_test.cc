@@ -13,10 +13,9 @@ namespace bulwark::dns {
 namespace {
 
 std::vector<uint8_t> bytes(uint16_t id, const std::string& rest) {
-  std::vector<uint8_t> v = {static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id & 0xFF)};
-  v.insert(v.end(), rest.begin(), rest.end());
-  while (v.size() < 12) v.push_back(0);
-  return v;
+  std::string s = std::string(1, static_cast<char>(id >> 8)) + static_cast<char>(id & 0xFF) + rest;
+  if (s.size() < 12) s.resize(12, '\0');
+  return std::vector<uint8_t>(s.begin(), s.end());
 }
 
 TEST(AnswerCache, HitReturnsTheAnswerWithTheQueryId) {

@@ -426,9 +426,9 @@ class Live : public ::testing::Test {
     return msg;
   }
   static std::vector<uint8_t> framed(const std::vector<uint8_t>& q) {
-    std::vector<uint8_t> f(2);
+    std::vector<uint8_t> f(2 + q.size());
     writeU16(f.data(), static_cast<uint16_t>(q.size()));
-    f.insert(f.end(), q.begin(), q.end());
+    if (!q.empty()) std::memcpy(f.data() + 2, q.data(), q.size());
     return f;
   }
 
@@ -541,7 +541,9 @@ TEST_F(Live, LargeAxfrIsStreamedAsTheClientReads) {
   ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   std::vector<uint8_t> q = framed(query("example.com", kTypeAXFR, 0x4242));
   std::vector<uint8_t> after = framed(query("www.example.com", kTypeA, 0x4343));
-  q.insert(q.end(), after.begin(), after.end());
+  const size_t axfrLen = q.size();
+  q.resize(axfrLen + after.size());
+  std::memcpy(q.data() + axfrLen, after.data(), after.size());
   ASSERT_EQ(::send(fd, q.data(), q.size(), 0), static_cast<ssize_t>(q.size()));
 
   // Not reading: the transfer waits for us, UDP does not.

@@ -808,9 +808,12 @@ bool Transaction::ruleRemoved(const Rule& r) const {
 }
 
 void Transaction::runPhase(int phase) {
-  if (mode_ == EngineMode::kOff || allowAll_) return;
+  // The logging phase runs whatever happened before, a block or an `allow` included (ModSecurity v2's
+  // reference manual; v3's RulesSet::evaluate): CRS's correlation rules report blocked requests there.
+  const bool logging = phase == 5;
+  if (mode_ == EngineMode::kOff) return;
+  if (!logging && (allowAll_ || intervention_.disrupted)) return;
   if (allowRequest_ && phase <= 2) return;
-  if (intervention_.disrupted) return;
   const auto& list = program_->phases[static_cast<std::size_t>(phase)];
   ++dataVersion_;  // request data only changes between phases (headers, body, response): unions are stale
   for (std::size_t i = 0; i < list.size(); ++i) {
@@ -833,7 +836,12 @@ void Transaction::runPhase(int phase) {
     }
     if (!matched) continue;
     finishChainMatch(r, phase);
-    if (intervention_.disrupted || allowAll_ || (allowRequest_ && phase <= 2)) return;
+    // In the logging phase only a disruptive rule of its own ends it (v3 stops the phase there too).
+    const bool stops = r.disruptive == Disruptive::kDeny || r.disruptive == Disruptive::kDrop ||
+                       r.disruptive == Disruptive::kRedirect;
+    if (logging ? stops && mode_ == EngineMode::kOn
+                : intervention_.disrupted || allowAll_ || (allowRequest_ && phase <= 2))
+      return;
     if (r.disruptive == Disruptive::kAllowPhase && mode_ == EngineMode::kOn) return;
     if (!r.skipAfter.empty()) {
       if (r.skipAfterIndex < 0) return;
@@ -1461,7 +1469,9 @@ void Transaction::finishChainMatch(const Rule& starter, int phase) {
     m.log = starter.log.value_or(true);
     matches_.push_back(std::move(m));
   }
-  if (mode_ != EngineMode::kOn) return;
+  // In the logging phase the response has gone: a disruptive action only ends the phase (runPhase), and
+  // the intervention that blocked the request, if any, stays the one reported.
+  if (mode_ != EngineMode::kOn || phase == 5) return;
   switch (starter.disruptive) {
     case Disruptive::kDeny:
     case Disruptive::kDrop:

@@ -48,6 +48,41 @@ SecRule ARGS "@rx attack" "id:1,phase:2,deny,status:403,msg:'found %{MATCHED_VAR
   EXPECT_FALSE(run(p, "/x?a=benign")->intervention().disrupted);
 }
 
+// ModSecurity runs the logging phase (5) whatever happened before: after a block and after `allow`, so
+// CRS's correlation rules report blocked requests. A disruptive rule in phase 5 ends phase 5.
+TEST(WafEngine, LoggingPhaseRunsAfterABlockAndAfterAllow) {
+  auto p = compileOk(R"(SecRuleEngine On
+SecRule ARGS "@rx attack" "id:1,phase:2,deny,status:403,setvar:tx.score=5"
+SecRule ARGS "@rx skip" "id:2,phase:1,allow"
+SecRule REQUEST_URI "@rx ." "id:3,phase:2,pass,log"
+SecRule REQUEST_URI "@rx ." "id:5,phase:5,pass,log,msg:'score %{tx.score}'"
+SecRule REQUEST_URI "@rx ." "id:6,phase:5,deny,log"
+SecRule REQUEST_URI "@rx ." "id:7,phase:5,pass,log")");
+  ASSERT_TRUE(p);
+  auto blocked = run(p, "/x?a=attack");
+  ASSERT_TRUE(blocked->intervention().disrupted);
+  EXPECT_FALSE(matched(*blocked, 3));  // the rest of phase 2 is skipped
+  blocked->processLogging();
+  EXPECT_TRUE(matched(*blocked, 5));
+  EXPECT_TRUE(matched(*blocked, 6));
+  EXPECT_FALSE(matched(*blocked, 7));
+  EXPECT_EQ(blocked->intervention().status, 403);
+  EXPECT_EQ(blocked->intervention().ruleId, 1);  // still the rule that blocked
+  EXPECT_EQ(blocked->intervention().phase, 2);
+  for (const auto& m : blocked->matches()) {
+    if (m.rule->id == 5) {
+      EXPECT_EQ(m.message, "score 5");
+    }
+  }
+
+  auto allowed = run(p, "/x?a=skip");
+  EXPECT_FALSE(allowed->intervention().disrupted);
+  EXPECT_FALSE(matched(*allowed, 3));  // allow skips phases 2-4
+  allowed->processLogging();
+  EXPECT_TRUE(matched(*allowed, 5));
+  EXPECT_FALSE(matched(*allowed, 7));
+}
+
 TEST(WafEngine, DetectionOnlyLogsButNeverDisrupts) {
   auto p = compileOk(R"(SecRuleEngine DetectionOnly
 SecRule ARGS "@rx attack" "id:1,phase:1,deny")");
