@@ -25,7 +25,7 @@
 #                          kernel/user split (TMP/perf-NAME.txt)
 
 DNS_ZONE=bench.example
-declare -A DNS_PORT DNS_US DNS_QPS DNS_NOTE DNS_FIX_QPS DNS_LOST DNS_CPU DNS_OTHER DNS_FLAT_CPU
+declare -A DNS_PORT DNS_US DNS_QPS DNS_NOTE DNS_FIX_QPS DNS_LOST DNS_CPU DNS_OTHER DNS_FLAT_CPU DNS_LAT
 
 dns_ports() {
   local base p ok=0
@@ -181,8 +181,9 @@ dns_perf() {
   return "$rc"
 }
 
-# dns_parse FILE: sets PERF_COMPLETED PERF_LOST PERF_QPS from dnsperf's summary.
+# dns_parse FILE: sets PERF_COMPLETED PERF_LOST PERF_QPS PERF_LAT_MS from dnsperf's summary.
 dns_parse() {
+  PERF_LAT_MS=$(awk '/Average Latency \(s\):/ {printf "%.3f", $4 * 1000; exit}' "$1")
   PERF_COMPLETED=$(awk '/Queries completed:/ {print $3; exit}' "$1")
   PERF_LOST=$(awk '/Queries lost:/ {print $3; exit}' "$1")
   PERF_QPS=$(awk '/Queries per second:/ {print $4; exit}' "$1")
@@ -249,6 +250,7 @@ dns_measure() {
     DNS_NOTE[$name]="dnsperf produced no result"; bench_stop "$DNS_PID"; return 1
   fi
   DNS_FIX_QPS[$name]=$(awk -v q="$PERF_QPS" 'BEGIN {printf "%.0f", q}')
+  DNS_LAT[$name]=${PERF_LAT_MS:--}
   DNS_LOST[$name]=$PERF_LOST
   DNS_CPU[$name]=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v d="$BENCH_DURATION" 'BEGIN {printf "%.0f%%", 100 * t / hz / d}')
   if ((PERF_LOST * 100 > PERF_COMPLETED)); then
@@ -325,11 +327,12 @@ mode_dns() {
     "$(wc -l <"$BENCH_TMP/queries.txt")" "${BENCH_PROXY_CPU:-any}" "${BENCH_LOAD_CPU:-any}"
   printf 'fixed rate %s/s for %ss; flat out: -c %s -q %s for %ss; %s round(s), medians (other columns: last round)\n' \
     "$BENCH_DNS_RATE" "$BENCH_DURATION" "$BENCH_DNS_CLIENTS" "$BENCH_DNS_OUTSTANDING" "$BENCH_DURATION" "$rounds"
-  printf '%-8s %9s %10s %7s %5s %6s %10s %8s  %s\n' server us/query fixed_qps lost cpu other flat_qps flat_cpu note
+  printf '%-8s %9s %10s %7s %5s %6s %7s %10s %8s  %s\n' server us/query fixed_qps lost cpu other lat_ms \
+    flat_qps flat_cpu note
   for name in "${servers[@]}"; do
-    printf '%-8s %9s %10s %7s %5s %6s %10s %8s  %s\n' "$name" "${DNS_US[$name]}" "${DNS_FIX_QPS[$name]:--}" \
-      "${DNS_LOST[$name]:--}" "${DNS_CPU[$name]:--}" "${DNS_OTHER[$name]:--}" "${DNS_QPS[$name]}" \
-      "${DNS_FLAT_CPU[$name]:--}" "${DNS_NOTE[$name]%; }"
+    printf '%-8s %9s %10s %7s %5s %6s %7s %10s %8s  %s\n' "$name" "${DNS_US[$name]}" "${DNS_FIX_QPS[$name]:--}" \
+      "${DNS_LOST[$name]:--}" "${DNS_CPU[$name]:--}" "${DNS_OTHER[$name]:--}" "${DNS_LAT[$name]:--}" \
+      "${DNS_QPS[$name]}" "${DNS_FLAT_CPU[$name]:--}" "${DNS_NOTE[$name]%; }"
   done
   local ratio
   ratio=$(awk -v b="${DNS_US[bulwark]}" -v n="${DNS_US[nsd]}" -v k="${DNS_US[knot]}" 'BEGIN {

@@ -1626,6 +1626,8 @@ constexpr Field<DnsConfig> kDnsFields[] = {
     {"zones", parseDnsZones, true},
     {"edns_udp_size",
      [](Loader& l, const Slot& s, DnsConfig& d) { l.readInteger(s, 512, 4096, d.ednsUdpSize); }},
+    {"udp_coalesce_us",
+     [](Loader& l, const Slot& s, DnsConfig& d) { l.readInteger(s, 0, 1000, d.udpCoalesceUs); }},
     {"answer_cache_mb",
      [](Loader& l, const Slot& s, DnsConfig& d) { l.readInteger(s, 0, 1024, d.answerCacheMb); }},
     {"tcp", [](Loader& l, const Slot& s, DnsConfig& d) { l.parseFields(s, kDnsTcpFields, d.tcp); }},

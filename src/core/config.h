@@ -274,7 +274,8 @@ struct DnsConfig {
   bool enabled = false;  // a `dns:` section is present
   std::vector<SocketAddress> listen;
   std::vector<DnsZoneConfig> zones;
-  uint32_t ednsUdpSize = 1232;  // largest UDP answer we send (and advertise), 512..4096
+  uint32_t ednsUdpSize = 1232;   // largest UDP answer we send (and advertise), 512..4096
+  uint32_t udpCoalesceUs = 100;  // under load: read UDP once per window instead of per packet; 0 = off
   uint32_t answerCacheMb =
       8;  // per worker: UDP answers remembered by query bytes (dns/answer_cache.h); 0 = off
   DnsTcp tcp;

@@ -4,9 +4,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 
 namespace bulwark {
 
@@ -174,16 +176,31 @@ void EventLoop::stop() noexcept { running_ = false; }
 void EventLoop::run() {
   running_ = true;
   epoll_event events[kMaxEvents];
+  // epoll_pwait2 (Linux 5.11) takes the next timer's deadline to the nanosecond, so sub-millisecond timers
+  // (the DNS worker's UDP coalescing window) fire on time; epoll_wait's timeout is whole milliseconds.
+  bool precise = true;
   while (running_) {
-    int timeoutMs = -1;
+    std::chrono::nanoseconds wait{-1};
     if (!deferred_.empty()) {
-      timeoutMs = 0;
+      wait = std::chrono::nanoseconds(0);
     } else if (!heap_.empty()) {
-      auto delta = std::chrono::duration_cast<std::chrono::milliseconds>(heap_.front()->deadline_ -
-                                                                         SteadyClock::now());
-      timeoutMs = delta.count() < 0 ? 0 : static_cast<int>(delta.count()) + 1;
+      wait = std::max(std::chrono::nanoseconds(0), heap_.front()->deadline_ - SteadyClock::now());
     }
-    int n = ::epoll_wait(epfd_, events, kMaxEvents, timeoutMs);
+    int n;
+    if (precise) {
+      timespec ts{static_cast<time_t>(wait.count() / 1'000'000'000),
+                  static_cast<long>(wait.count() % 1'000'000'000)};
+      n = ::epoll_pwait2(epfd_, events, kMaxEvents, wait.count() < 0 ? nullptr : &ts, nullptr);
+      if (n < 0 && errno == ENOSYS) {
+        precise = false;
+        continue;
+      }
+    } else {
+      const int timeoutMs =
+          wait.count() < 0 ? -1
+                           : static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count());
+      n = ::epoll_wait(epfd_, events, kMaxEvents, timeoutMs);
+    }
     now_ = SteadyClock::now();
     if (n < 0 && errno != EINTR) {
       std::perror("bulwark: epoll_wait");

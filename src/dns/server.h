@@ -200,6 +200,7 @@ class DnsWorker {
   class TcpConn;
   struct Endpoint;
   void onUdp(Socket& s);
+  void afterUdp(Socket& s, int got);
   void accept(Socket& l);
   void closeConn(TcpConn* c, bool timedOut);
   bool reconcile(const DnsSnapshot& snap, std::string& error);

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -24,6 +25,8 @@ constexpr size_t kRxSize = 4096;         // a larger UDP query is dropped (and c
 constexpr size_t kTxSize = 4096;         // dns.edns_udp_size is at most 4096
 constexpr size_t kCtlSize = 64;          // room for one IP_PKTINFO / IPV6_PKTINFO
 constexpr int kMaxBatchesPerEvent = 16;  // then the rest waits one loop iteration (fairness)
+constexpr int kCoalesceMin = 2;          // packets in one read that start (or keep) UDP coalescing
+constexpr unsigned long kCoalesceSlackNs = 10'000;  // the worker thread's timer slack once it coalesces
 constexpr size_t kTcpReadChunk = 4096;
 constexpr int kTcpMessagesPerEvent = 256;           // then the connection waits one loop iteration (fairness)
 constexpr size_t kOutHighWater = 64 * 1024;         // stop reading queries while this much is unsent
@@ -131,8 +134,10 @@ class DnsWorker::Socket final : public IoHandler {
   DnsWorker& worker;
   int fd;
   bool udp;
-  bool pktinfo;  // wildcard address: answer from the address asked (UDP)
-  Timer again;   // UDP: continues a long burst next iteration; TCP: accept() again after EMFILE
+  bool pktinfo;          // wildcard address: answer from the address asked (UDP)
+  bool holding = false;  // UDP coalescing: out of epoll, read when `again` fires (DnsWorker::afterUdp)
+  Timer again;  // UDP: continues a long burst next iteration, or ends a coalescing window; TCP: accept()
+                // again after EMFILE
 };
 
 struct DnsWorker::Endpoint {
@@ -528,6 +533,7 @@ void DnsWorker::drain() {
 void DnsWorker::onUdp(Socket& s) {
   Batch& b = *batch_;
   const DnsMetrics& m = service_.metrics();
+  int got = 0;  // packets read in this call
   for (int round = 0; round < kMaxBatchesPerEvent; ++round) {
     for (int i = 0; i < kBatchSize; ++i) {
       b.rxIov[i] = {b.rx[i], kRxSize};
@@ -545,8 +551,10 @@ void DnsWorker::onUdp(Socket& s) {
     int n = ::recvmmsg(s.fd, b.rxMsgs, kBatchSize, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return;  // EAGAIN: drained (edge-triggered epoll tells us about the next packet)
+      afterUdp(s, got);  // EAGAIN: drained
+      return;
     }
+    got += n;
     UdpContext ctx{snap_.get(), &m, shard_, steadyNowNs(), static_cast<uint32_t>(::time(nullptr)),
                    cache_.get()};
     if (cache_) {
@@ -588,10 +596,35 @@ void DnsWorker::onUdp(Socket& s) {
       m.udpSendErrors->add(shard_);  // this destination was refused (e.g. a spoofed port 0): skip it
       ++sent;
     }
-    if (n < kBatchSize) return;
+    if (n < kBatchSize) {
+      afterUdp(s, got);
+      return;
+    }
   }
   // Still more queued: carry on in the next loop iteration so other sockets and connections get a turn.
   loop_.arm(s.again, std::chrono::milliseconds(0));
+}
+
+// UDP coalescing (docs/dns-server.md): under load a worker that wakes per packet spends more on waking
+// (epoll, context switches, the client's wake-ups per answer) than on answering. When a read found at
+// least kCoalesceMin packets, the socket leaves epoll and is read again when a `udp_coalesce_us` window
+// has passed, so each wake-up answers what arrived meanwhile in one recvmmsg/sendmmsg pair. A window that
+// finds fewer puts the socket back in epoll (which reports a packet already waiting), so at low rates every
+// query is answered at once.
+void DnsWorker::afterUdp(Socket& s, int got) {
+  const auto window = std::chrono::microseconds(snap_->config.udpCoalesceUs);
+  if (window.count() > 0 && got >= kCoalesceMin) {
+    // The window's timer fires within the thread's timer slack (50 µs by default): 10 µs keeps a 100 µs
+    // window near 100 µs (set once per worker thread; its other timers only get more punctual).
+    static thread_local const bool slackSet = ::prctl(PR_SET_TIMERSLACK, kCoalesceSlackNs) == 0;
+    (void)slackSet;
+    if (!s.holding && loop_.modify(s.fd, 0, &s)) s.holding = true;
+    if (s.holding) {
+      loop_.arm(s.again, SteadyClock::now() + window);
+      return;
+    }
+  }
+  if (s.holding && loop_.modify(s.fd, EPOLLIN, &s)) s.holding = false;
 }
 
 void DnsWorker::accept(Socket& l) {

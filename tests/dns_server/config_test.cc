@@ -35,6 +35,7 @@ TEST(DnsConfig, ContractAsWrittenNeedsNothingElse) {
   EXPECT_FALSE(d.zones[0].primary.has_value());
   EXPECT_EQ(d.ednsUdpSize, 1232u);
   EXPECT_EQ(d.answerCacheMb, 8u);
+  EXPECT_EQ(d.udpCoalesceUs, 100u);
   EXPECT_EQ(d.tcp.maxConnections, 512u);
   EXPECT_FALSE(d.rrl.enabled);
   EXPECT_EQ(d.rrl.ipv4Prefix, 24u);
@@ -55,6 +56,7 @@ TEST(DnsConfig, EveryKey) {
       "  listen: [127.0.0.1:5300, \"[::1]:5300\"]\n"
       "  edns_udp_size: 1400\n"
       "  answer_cache_mb: 16\n"
+      "  udp_coalesce_us: 250\n"
       "  zones:\n"
       "    - name: Example.COM.\n"
       "      file: " +
@@ -74,6 +76,7 @@ TEST(DnsConfig, EveryKey) {
   EXPECT_EQ(d.listen.size(), 2u);
   EXPECT_EQ(d.ednsUdpSize, 1400u);
   EXPECT_EQ(d.answerCacheMb, 16u);
+  EXPECT_EQ(d.udpCoalesceUs, 250u);
   ASSERT_EQ(d.zones.size(), 2u);
   EXPECT_EQ(d.zones[0].name, "example.com");
   EXPECT_EQ(d.zones[0].allowTransfer.size(), 2u);
@@ -110,7 +113,8 @@ TEST(DnsConfig, UnknownKeysAndBadValuesHavePositions) {
       "  cookies: {secret: abc}\n"
       "  edns_udp_size: 100\n"
       "  tcp: {idle: 1s}\n"
-      "  answer_cache_mb: 2048\n");
+      "  answer_cache_mb: 2048\n"
+      "  udp_coalesce_us: 5000\n");
   ASSERT_FALSE(r.ok());
   const std::string e = errors(r);
   EXPECT_NE(e.find("t.yaml:6:7: unknown key 'colour' in dns.zones[0]"), std::string::npos) << e;
@@ -122,6 +126,8 @@ TEST(DnsConfig, UnknownKeysAndBadValuesHavePositions) {
       << e;
   EXPECT_NE(e.find("t.yaml:10:9: unknown key 'idle' in dns.tcp"), std::string::npos) << e;
   EXPECT_NE(e.find("t.yaml:11:20: dns.answer_cache_mb must be an integer from 0 to 1024"), std::string::npos)
+      << e;
+  EXPECT_NE(e.find("t.yaml:12:20: dns.udp_coalesce_us must be an integer from 0 to 1000"), std::string::npos)
       << e;
 }
 

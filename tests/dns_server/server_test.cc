@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -467,6 +468,56 @@ TEST_F(Live, UdpBurstIsAnsweredInBatches) {
     ++answers;
   }
   EXPECT_EQ(answers, kCount);
+  ::close(u);
+}
+
+// UDP coalescing (docs/dns-server.md): bursts switch the socket to one read per window, and it goes back to
+// answering each packet at once when the load stops. A 20 ms window makes the two modes tell apart.
+TEST_F(Live, UdpCoalescingBatchesBurstsAndAnswersSinglesAtOnce) {
+  DnsConfig c = config(dir.file("z.zone", kZoneText), port);
+  c.udpCoalesceUs = 20000;
+  start(c);
+  int u = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to = client("127.0.0.1");
+  to.sin_port = htons(port);
+  timeval tv{3, 0};
+  ::setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto ask = [&](uint16_t id) {
+    auto q = query("www.example.com", kTypeA, id);
+    return ::sendto(u, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) ==
+           static_cast<ssize_t>(q.size());
+  };
+  auto answer = [&]() -> int {
+    uint8_t buf[512];
+    ssize_t n = ::recv(u, buf, sizeof buf, 0);
+    return n >= 12 ? readU16(buf) : -1;
+  };
+  uint16_t id = 0;
+  for (int round = 0; round < 5; ++round) {
+    constexpr int kBurst = 40;
+    std::vector<bool> seen(65536);
+    for (int i = 0; i < kBurst; ++i) ASSERT_TRUE(ask(static_cast<uint16_t>(id + i)));
+    for (int i = 0; i < kBurst; ++i) {
+      const int got = answer();
+      ASSERT_GE(got, id) << "round " << round << ", answer " << i;
+      seen[static_cast<size_t>(got)] = true;
+    }
+    for (int i = 0; i < kBurst; ++i) EXPECT_TRUE(seen[static_cast<size_t>(id + i)]);
+    id = static_cast<uint16_t>(id + kBurst);
+  }
+  // Idle for more than a window: the socket is back in epoll, so a lone query is not held for 20 ms.
+  std::this_thread::sleep_for(60ms);
+  std::vector<double> ms;
+  for (int i = 0; i < 9; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(ask(id));
+    ASSERT_EQ(answer(), id);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ++id;
+    std::this_thread::sleep_for(45ms);
+  }
+  std::sort(ms.begin(), ms.end());
+  EXPECT_LT(ms[ms.size() / 2], 10.0) << "a lone query waited for the coalescing window";
   ::close(u);
 }
 
