@@ -167,12 +167,17 @@ bool writeFileAtomically(const std::string& path, const std::string& data) {
   return true;
 }
 
-// Per-thread Hyperscan scratch, grown for each set a thread scans with.
+// Per-thread Hyperscan scratch, grown for each set a thread scans with. A scan during thread exit after it
+// is destroyed (another thread_local's destructor ending a transaction) reads only the trivially destructible
+// flag and answers "maybe" for every pattern, so PCRE2 decides; it never touches the freed scratch.
+thread_local bool tScratchGone = false;
 struct ThreadScratch {
   hs_scratch_t* scratch = nullptr;
   uint64_t generation = 0;
   ~ThreadScratch() {
     if (scratch != nullptr) hs_free_scratch(scratch);
+    scratch = nullptr;
+    tScratchGone = true;
   }
 };
 thread_local ThreadScratch tScratch;
@@ -404,8 +409,9 @@ void PrefilterSet::prepareScratch() const noexcept {
 void PrefilterSet::scan(int group, int db, std::string_view value, uint64_t* bits) const noexcept {
   const GroupDbs& g = *groups_[static_cast<std::size_t>(group)];
   const Compiled& c = *g.databases[static_cast<std::size_t>(db)];
-  if (tScratch.generation != generation_) prepareScratch();
-  bool failed = tScratch.generation != generation_;
+  bool failed = tScratchGone;
+  if (!failed && tScratch.generation != generation_) prepareScratch();
+  failed = failed || tScratch.generation != generation_;
   for (hs_database_t* d : c.dbs) {
     if (failed) break;
     hs_error_t rc =

@@ -161,6 +161,37 @@ TEST(WafPrefilter, ThreadsScanWithClonedScratch) {
   EXPECT_FALSE(bit(expected[4], 0));
 }
 
+// A scan from a thread_local destructor that runs after the thread's Hyperscan scratch is gone (a
+// transaction ended at thread exit) answers "maybe" for every pattern instead of using the freed scratch.
+// (Before the guard, such a scan handed the freed scratch to Hyperscan, whose own checks usually refused
+// it; ASan cannot see reads inside libhs, so this test checks the answer, not the access.)
+struct ScanAtExit {
+  const PrefilterSet* set = nullptr;
+  std::vector<uint64_t>* out = nullptr;
+  ~ScanAtExit() {
+    if (set != nullptr) *out = scan(*set, "nothing to see");
+  }
+};
+
+TEST(WafPrefilter, ScanAfterTheThreadsScratchIsGoneIsAllMaybe) {
+  std::string error;
+  auto set = PrefilterSet::build(planOf({"union\\s+select", "<script"}), "", error);
+  ASSERT_TRUE(set) << error;
+  std::vector<uint64_t> atExit;
+  std::vector<uint64_t> during;
+  std::thread([&] {
+    thread_local ScanAtExit late;  // constructed before the scratch: destroyed after it
+    during = scan(*set, "nothing to see");
+    late.set = set.get();
+    late.out = &atExit;
+  }).join();
+  ASSERT_FALSE(during.empty());
+  EXPECT_FALSE(bit(during, 0));
+  ASSERT_EQ(atExit.size(), during.size());
+  EXPECT_TRUE(bit(atExit, 0));
+  EXPECT_TRUE(bit(atExit, 1));
+}
+
 TEST(WafPrefilter, ReportsOnlyLikelyPatterns) {
   std::string error;
   auto set = PrefilterSet::build(planOf({"select", "script", "^[0-9]+$"}), "", error);
