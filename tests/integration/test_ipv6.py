@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from helpers import free_port, pool
+from helpers import free_port, pool, wait_for
 
 
 def _free_v6_port():
@@ -34,5 +34,8 @@ def test_ipv6_and_ipv4_listeners_both_proxy_requests(procs):
         assert resp.status == 200, (host, resp.status)
         assert body["origin"] == "a" and body["path"] == "/v6check"
         conn.close()
-    clients = {e["client"] for e in gw.access_log() if e["path"] == "/v6check"}
-    assert clients == {"127.0.0.1", "::1"}, clients
+    # The access log line is written at the end of the loop iteration that sent the response: the client
+    # can read the response first, so wait for both lines.
+    def clients():
+        return {e["client"] for e in gw.access_log() if e["path"] == "/v6check"}
+    wait_for(lambda: clients() == {"127.0.0.1", "::1"}, message=f"both clients in the access log: {clients()}")

@@ -737,6 +737,7 @@ def test_pci_card_numbers_and_secrets_are_masked_in_the_audit_log(crs, pci_reque
 
 
 def test_pci_card_numbers_and_secrets_are_masked_in_the_access_log(crs, pci_request):
+    crs.gw.wait_log(lambda e: e.get("request_id") == pci_request)  # written at the end of its loop iteration
     entries = [e for e in crs.gw.access_log() if e.get("request_id") == pci_request]
     assert entries
     text = json.dumps(entries, ensure_ascii=False)
