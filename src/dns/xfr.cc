@@ -229,77 +229,30 @@ class XfrStream {
 
 // ---- AXFR ---------------------------------------------------------------------------------------------
 
-// The records in Zone::forEachRecord's order (the apex SOA, then every node's RRsets but that SOA), then the
-// SOA again; resumable after any record.
+// Zone::RecordCursor's records (canonical order, SOA first), then the SOA again; resumable after any
+// record.
 struct AxfrCursor::Impl {
   Impl(const Zone& z, const ParsedQuery& q, const XfrLimits& limits)
-      : zone(z), stream(q, noSink_, limits.chunkBytes), apex(z.nodeName(*z.apex())) {}
+      : zone(z), records(z), stream(q, noSink_, limits.chunkBytes) {}
 
-  enum class Phase { Soa, Nodes, TrailingSoa, Done, Failed };
+  enum class Phase { Records, Done, Failed };
   static bool noSink(const uint8_t*, size_t) { return false; }
 
   const Zone& zone;
+  Zone::RecordCursor records;
   const MessageSink noSink_ = noSink;
   XfrStream stream;
-  Name apex;
-  Name owner;  // the current node's name
-  Phase phase = Phase::Soa;
-  size_t node = 0;
-  uint32_t rrset = 0;
-  uint16_t rd = 0;
-  bool ownerSet = false;
+  Phase phase = Phase::Records;
 
-  bool add(const Name& name, const Zone::RRset& set, uint16_t i) {
-    const Zone::Rdata& r = zone.rdata(set, i);
-    return stream.add(name, set.type, kClassIN, r.ttl, zone.rdataBytes(r), r.len);
-  }
-
-  // One record (or a step past an exhausted node or RRset); false when the stream failed.
+  // One record, or the closing SOA and the last message; false when the stream failed.
   bool step() {
-    switch (phase) {
-      case Phase::Soa: {
-        const Zone::RRset& soa = zone.soa();
-        if (rd < soa.count) return add(apex, soa, rd++);
-        phase = Phase::Nodes;
-        rd = 0;
-        return true;
-      }
-      case Phase::Nodes: {
-        if (node >= zone.nodeCount()) {
-          phase = Phase::TrailingSoa;
-          return true;
-        }
-        const Zone::Node& n = *zone.node(static_cast<uint32_t>(node));
-        if (rrset >= n.rrsetCount) {
-          ++node;
-          rrset = 0;
-          rd = 0;
-          ownerSet = false;
-          return true;
-        }
-        const Zone::RRset& set = zone.rrsets(n)[rrset];
-        if (rd >= set.count || (&n == zone.apex() && set.type == kTypeSOA)) {
-          ++rrset;
-          rd = 0;
-          return true;
-        }
-        if (!ownerSet) {
-          owner = zone.nodeName(n);
-          ownerSet = true;
-        }
-        return add(owner, set, rd++);
-      }
-      case Phase::TrailingSoa: {
-        // The trailing SOA: the apex owner from the zone (stable), rdata from the zone blob (stable).
-        phase = Phase::Done;
-        if (!add(apex, zone.soa(), 0) || !stream.finish()) return false;
-        return true;
-      }
-      case Phase::Done:
-      case Phase::Failed:
-        return true;
-    }
-    return true;
+    RecordView r;
+    if (records.next(r)) return stream.add(*r.owner, r.type, r.rclass, r.ttl, r.rdata, r.rdlen);
+    // The trailing SOA: the apex owner from the zone (stable), rdata from the zone blob (stable).
+    phase = Phase::Done;
+    const Zone::Rdata& rd = zone.rdata(zone.soa(), 0);
+    const Name apex = zone.nodeName(*zone.apex());
+    return stream.add(apex, kTypeSOA, kClassIN, rd.ttl, zone.rdataBytes(rd), rd.len) && stream.finish();
   }
 };
 
@@ -315,7 +268,7 @@ bool AxfrCursor::next(const MessageSink& sink, size_t maxMessages) {
   if (c.phase == Impl::Phase::Failed) return false;
   c.stream.setSink(sink);
   const size_t start = c.stream.messages();
-  while (c.phase != Impl::Phase::Done && c.stream.messages() - start < maxMessages) {
+  while (c.phase == Impl::Phase::Records && c.stream.messages() - start < maxMessages) {
     if (!c.step()) {
       c.phase = Impl::Phase::Failed;
       c.stream.setSink(c.noSink_);

@@ -158,23 +158,46 @@ const Zone::RRset* Zone::find(const Node& node, uint16_t type) const {
 }
 
 void Zone::forEachRecord(const std::function<void(const RecordView&)>& fn) const {
-  auto emit = [&](const Node& node, const RRset& set, const Name& owner) {
-    for (uint16_t i = 0; i < set.count; ++i) {
-      const Rdata& rd = rdatas_[set.first + i];
-      fn(RecordView{&owner, set.type, kClassIN, rd.ttl, blob_.data() + rd.offset, rd.len});
+  RecordCursor c(*this);
+  RecordView r;
+  while (c.next(r)) fn(r);
+}
+
+Zone::RecordCursor::RecordCursor(const Zone& zone) : zone_(zone), owner_(zone.nodeName(*zone.apex())) {}
+
+bool Zone::RecordCursor::next(RecordView& out) {
+  const Zone& z = zone_;
+  for (;;) {
+    const RRset* set;
+    if (!soaDone_) {  // the apex SOA RRset first
+      set = &z.rrsets_[z.soaRRset_];
+      if (rd_ >= set->count) {
+        soaDone_ = true;
+        rd_ = 0;
+        if (z.nodes_.empty()) return false;
+        owner_ = z.nodeName(z.nodes_[0]);
+        continue;
+      }
+    } else {
+      if (node_ >= z.nodes_.size()) return false;
+      const Node& node = z.nodes_[node_];
+      if (rrset_ >= node.rrsetCount) {
+        ++node_;
+        rrset_ = 0;
+        rd_ = 0;
+        if (node_ < z.nodes_.size()) owner_ = z.nodeName(z.nodes_[node_]);
+        continue;
+      }
+      set = &z.rrsets_[node.firstRRset + rrset_];
+      if (rd_ >= set->count || (node_ == z.apexIndex_ && set->type == kTypeSOA)) {
+        ++rrset_;
+        rd_ = 0;
+        continue;
+      }
     }
-    (void)node;
-  };
-  const Node& apexNode = nodes_[apexIndex_];
-  const Name apexName = nodeName(apexNode);
-  emit(apexNode, rrsets_[soaRRset_], apexName);
-  for (const Node& node : nodes_) {
-    const Name owner = nodeName(node);
-    for (uint16_t i = 0; i < node.rrsetCount; ++i) {
-      const RRset& set = rrsets_[node.firstRRset + i];
-      if (&node == &apexNode && set.type == kTypeSOA) continue;
-      emit(node, set, owner);
-    }
+    const Rdata& rd = z.rdatas_[set->first + rd_++];
+    out = RecordView{&owner_, set->type, kClassIN, rd.ttl, z.blob_.data() + rd.offset, rd.len};
+    return true;
   }
 }
 

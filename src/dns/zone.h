@@ -65,6 +65,21 @@ class Zone {  // immutable after build; shared_ptr<const Zone>
   uint32_t serial() const { return serial_; }
   // Every record in canonical order, SOA first (what AXFR sends and IXFR diffs).
   void forEachRecord(const std::function<void(const RecordView&)>& fn) const;
+  // The same order one record at a time, resumable (a transfer streamed as its reader drains it). The
+  // zone must outlive the cursor; a view's owner is valid until the next call.
+  class RecordCursor {
+   public:
+    explicit RecordCursor(const Zone& zone);
+    bool next(RecordView& out);  // false after the last record
+
+   private:
+    const Zone& zone_;
+    Name owner_;
+    size_t node_ = 0;
+    uint32_t rrset_ = 0;
+    uint16_t rd_ = 0;
+    bool soaDone_ = false;
+  };
   size_t recordCount() const { return rdatas_.size(); }
 
   // --- lookup (no allocation) ---
